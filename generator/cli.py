@@ -1,0 +1,89 @@
+"""Thin command line: parse arguments into Options, run one command, map errors to exit codes.
+
+Command modules are imported only when chosen, so `validate` never imports the renderer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.errors import ClustergenError, ConflictError, InputError, UsageError
+from generator.options import Options
+from generator.report import FORMATS
+
+COMMANDS = {
+    "validate": "check cluster.yaml and nodes.yaml; exit 0 when valid, 1 when not",
+    "render": "render every artifact and write the files that changed",
+    "check": "exit 1 with a unified diff when the generated files drifted from the inputs",
+    "init": "create cluster.yaml and nodes.yaml (and the sops setup) without overwriting",
+    "schematic": "print the Talos schematic ID and the image and installer URLs",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-C",
+        dest="config_dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="directory holding cluster.yaml and nodes.yaml (default: .)",
+    )
+    common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS)
+
+    parser = argparse.ArgumentParser(
+        prog="clustergen",
+        description="Talos-on-Proxmox VM provisioning artifacts from cluster.yaml + nodes.yaml.",
+    )
+    parser.add_argument("--version", action="version", version=f"clustergen {__version__}")
+    parser.add_argument("-C", dest="config_dir", type=Path, default=Path("."), metavar="DIR")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="diagnostics format")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, text in COMMANDS.items():
+        cmd = sub.add_parser(name, parents=[common], help=text, description=text)
+        if name in ("render", "check"):
+            cmd.add_argument(
+                "-o", dest="output_dir", type=Path, metavar="OUT", help="output root (default: DIR)"
+            )
+        if name == "render":
+            cmd.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+            cmd.add_argument(
+                "--force", action="store_true", help="overwrite generated files edited by hand"
+            )
+        if name == "init":
+            cmd.add_argument("--example", default="minimal", help="example to start from")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    options = Options(
+        config_dir=args.config_dir,
+        output_dir=getattr(args, "output_dir", None),
+        fmt=args.format,
+        dry_run=getattr(args, "dry_run", False),
+        force=getattr(args, "force", False),
+        example=getattr(args, "example", "minimal"),
+    )
+    from generator.output import emit_diagnostics, error
+
+    try:
+        command = importlib.import_module(f"generator.commands.{args.command}")
+        return int(command.run(options))
+    except InputError as exc:
+        emit_diagnostics(exc.diagnostics, options.fmt)
+        errors = sum(1 for d in exc.diagnostics if d.is_error)
+        if options.fmt == "text":
+            print(f"clustergen: {errors} error(s); nothing was written", file=sys.stderr)
+        return exc.exit_code
+    except (UsageError, ConflictError, ClustergenError) as exc:
+        error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,112 @@
+"""Filters that quote values for their target format. Templates emit user values only
+through these, so no input can inject HCL, YAML or Ansible syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_HCL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# A plain YAML scalar that reads back as the same string in YAML 1.1 and 1.2.
+_YAML_PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./@+=,~-]*$")
+_YAML_NOT_STRING = re.compile(
+    r"^(~|null|true|false|yes|no|on|off|y|n|[-+]?(\.inf|\.nan|\.?[0-9][0-9_.:eE+-]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+))$",
+    re.IGNORECASE,
+)
+
+
+def _hcl_escape(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    # Template sequences: "$${" and "%%{" are the literal "${" and "%{".
+    return "".join(out).replace("${", "$${").replace("%{", "%%{")
+
+
+def hcl_string(value: Any) -> str:
+    """A double-quoted HCL string literal."""
+    return f'"{_hcl_escape(str(value))}"'
+
+
+def hcl(value: Any) -> str:
+    """Any model value as an HCL literal: string, number, bool, null, list or object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write {value} to HCL")
+        return repr(value)
+    if isinstance(value, str):
+        return hcl_string(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(
+            f"{k if _HCL_IDENT.match(str(k)) else hcl_string(k)} = {hcl(v)}"
+            for k, v in value.items()
+        )
+        return "{ " + items + " }" if items else "{}"
+    if isinstance(value, (list, tuple)):
+        return hcl_list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to HCL")
+
+
+def hcl_list(values: Any) -> str:
+    return "[" + ", ".join(hcl(v) for v in values) + "]"
+
+
+def yaml(value: Any) -> str:
+    """Any model value as a YAML flow value (plain when that reads back the same)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write {value} to YAML")
+        return repr(value)
+    if isinstance(value, str):
+        if _YAML_PLAIN.match(value) and not _YAML_NOT_STRING.match(value):
+            return value
+        # A JSON string is a valid YAML double-quoted scalar.
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{yaml(str(k))}: {yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to YAML")
+
+
+def ansible(value: Any) -> str:
+    """Like yaml, but strings are tagged !unsafe so Ansible never templates them."""
+    if isinstance(value, str):
+        return "!unsafe " + json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{yaml(str(k))}: {ansible(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(ansible(v) for v in value) + "]"
+    return yaml(value)
+
+
+FILTERS = (hcl, hcl_string, hcl_list, yaml, ansible)

@@ -1,0 +1,47 @@
+"""Load and validate the input files of a config directory (stages load + validate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import Diagnostic, InputError, UsageError
+from generator.load import Document, display_name, load_yaml
+from generator.validate import has_errors, validate
+
+CLUSTER_FILE = "cluster.yaml"
+NODES_FILE = "nodes.yaml"
+SECRETS_FILE = "secrets.sops.yaml"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    config_dir: Path
+    cluster: Document
+    nodes: Document
+    warnings: tuple[Diagnostic, ...]
+
+    @property
+    def secrets_file(self) -> Path | None:
+        path = self.config_dir / SECRETS_FILE
+        return path if path.is_file() else None
+
+
+def read(config_dir: Path) -> Inputs:
+    """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error."""
+    if not config_dir.is_dir():
+        raise UsageError(f"config directory {display_name(config_dir)} does not exist")
+    docs: list[Document] = []
+    problems: list[Diagnostic] = []
+    for name in (CLUSTER_FILE, NODES_FILE):
+        try:
+            docs.append(load_yaml(config_dir / name))
+        except InputError as exc:
+            problems += exc.diagnostics
+    if problems:
+        raise InputError(problems)
+    cluster, nodes = docs
+    found = validate(cluster, nodes)
+    if has_errors(found):
+        raise InputError(found)
+    return Inputs(config_dir, cluster, nodes, tuple(found))

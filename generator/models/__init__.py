@@ -1,0 +1,7 @@
+"""Per-provisioner derived values, computed from the base model after it is complete.
+
+Each module exposes build(base) -> Mapping; its result is available to templates as
+context[<provisioner>] (e.g. #{ tofu.nodes }#). Data flows forward: base model first.
+"""
+
+PROVISIONERS = ("packer", "tofu", "ansible", "capi")

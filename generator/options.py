@@ -1,0 +1,20 @@
+"""The one frozen options object that drives both the CLI and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Options:
+    config_dir: Path = Path(".")
+    output_dir: Path | None = None  # default: config_dir
+    fmt: str = "text"
+    dry_run: bool = False
+    force: bool = False
+    example: str = "minimal"
+
+    @property
+    def output_root(self) -> Path:
+        return self.output_dir if self.output_dir is not None else self.config_dir

@@ -1,0 +1,78 @@
+"""Stage 4: render every template with the model into an in-memory map path -> bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+import jinja2
+
+from generator import filters
+from generator.errors import Diagnostic, InputError
+from generator.settings import RenderSettings
+
+
+def environment(settings: RenderSettings) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(settings.templates)),
+        undefined=jinja2.StrictUndefined if settings.strict else jinja2.Undefined,
+        autoescape=False,
+        **settings.jinja_options(),
+    )
+    env.filters.update({f.__name__: f for f in filters.FILTERS})
+    return env
+
+
+def template_names(settings: RenderSettings) -> list[str]:
+    """Templates to render, in makejinja's order, without excluded paths."""
+    root = settings.templates
+    names = []
+    for path in sorted(root.glob("**/*")):
+        if not path.is_file() or any(path.match(p) for p in settings.exclude_patterns):
+            continue
+        if any(PurePath(parent.name).match(p) for parent in path.relative_to(root).parents
+               for p in settings.exclude_patterns if parent.name):
+            continue
+        names.append(path.relative_to(root).as_posix())
+    return names
+
+
+def output_name(template: str, settings: RenderSettings) -> str:
+    return template.removesuffix(settings.jinja_suffix)
+
+
+def render(
+    context: Mapping[str, Any],
+    settings: RenderSettings,
+    env: jinja2.Environment | None = None,
+) -> dict[str, bytes]:
+    """path (relative to the output root) -> bytes; whitespace-only results are dropped."""
+    env = env or environment(settings)
+    out: dict[str, bytes] = {}
+    for name in template_names(settings):
+        if not name.endswith(settings.jinja_suffix):
+            out[name] = (settings.templates / name).read_bytes()
+            continue
+        try:
+            text = env.get_template(name).render(context)
+        except jinja2.TemplateError as exc:
+            line = getattr(exc, "lineno", None) or 1
+            raise InputError(
+                [
+                    Diagnostic(
+                        f"templates/{name}",
+                        line,
+                        1,
+                        output_name(name, settings),
+                        f"template error (a clustergen bug): {exc}",
+                    )
+                ]
+            ) from None
+        if text.strip():
+            out[output_name(name, settings)] = text.encode("utf-8")
+    return dict(sorted(out.items()))
+
+
+def templates_root(settings: RenderSettings) -> Path:
+    return settings.templates

@@ -1,0 +1,63 @@
+"""Stage 5: parse every rendered output with the parser of its format before anything is
+written. A failure is a clustergen bug, reported against the template and rendered line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+
+from generator.errors import Diagnostic, InputError
+
+HCL_SUFFIXES = (".tf", ".tfvars", ".hcl")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _parse_hcl(text: str) -> None:
+    import hcl2
+
+    hcl2.loads(text)
+
+
+def _parse_yaml(text: str) -> None:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    for _ in yaml.load_all(io.StringIO(text)):
+        pass
+
+
+def _line_of(exc: Exception) -> int:
+    for attr in ("line", "lineno"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 1 if mark is not None else 1
+
+
+def verify(files: Mapping[str, bytes]) -> None:
+    problems = []
+    for path, data in files.items():
+        try:
+            text = data.decode("utf-8")
+            if path.endswith(HCL_SUFFIXES):
+                _parse_hcl(text)
+            elif path.endswith(YAML_SUFFIXES):
+                _parse_yaml(text)
+            elif path.endswith(".json"):
+                json.loads(text)
+        except Exception as exc:  # every parser has its own error types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append(
+                Diagnostic(
+                    f"templates/{path}.j2",
+                    _line_of(exc),
+                    1,
+                    path,
+                    f"rendered output does not parse (a clustergen bug): {first}",
+                )
+            )
+    if problems:
+        raise InputError(problems)
