@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 import jinja2
@@ -74,5 +74,7 @@ def render(
     return dict(sorted(out.items()))
 
 
-def templates_root(settings: RenderSettings) -> Path:
-    return settings.templates
+def output_dirs(settings: RenderSettings) -> tuple[str, ...]:
+    """Every directory any template (enabled or not) writes into: where stale outputs can be."""
+    dirs = {PurePath(output_name(n, settings)).parent.as_posix() for n in template_names(settings)}
+    return tuple(sorted(d for d in dirs if d != "."))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import sys
+
+from generator import pipeline, settings, sync
+from generator.options import Options
+from generator.output import emit_diagnostics, info
+from generator.render import output_dirs
+
+
+def run(options: Options) -> int:
+    root = options.output_root
+    result = pipeline.render_tree(options.config_dir, root, check=True)
+    emit_diagnostics(result.warnings, options.fmt)
+    plan = sync.plan(root, result.files, output_dirs(settings.load()))
+    for path in result.unverified:
+        print(
+            f"clustergen: note: {path}: no key to decrypt it; compared its keys and structure only",
+            file=sys.stderr,
+        )
+    if plan.changes:
+        sys.stdout.write(sync.unified_diff(plan))
+        print(
+            f"clustergen: {len(plan.changes)} file(s) out of date "
+            f"({plan.count('create')} missing, {plan.count('update')} changed, "
+            f"{plan.count('remove')} stale); run `clustergen render`",
+            file=sys.stderr,
+        )
+        return 1
+    info(options.fmt, f"clustergen: in sync ({len(plan.unchanged)} files)")
+    return 0

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import sys
+
+from generator import pipeline, settings, sync
+from generator.options import Options
+from generator.output import emit_diagnostics, info
+from generator.render import output_dirs
+
+VERBS = {"create": "created", "update": "updated", "remove": "removed"}
+
+
+def run(options: Options) -> int:
+    root = options.output_root
+    result = pipeline.render_tree(options.config_dir, root)
+    emit_diagnostics(result.warnings, options.fmt)
+    managed = output_dirs(settings.load())
+    if options.dry_run:
+        plan = sync.plan(root, result.files, managed)
+        sys.stdout.write(sync.unified_diff(plan))
+        if plan.conflicts:
+            print(sync.conflict_message(plan), file=sys.stderr)
+        info(options.fmt, _summary(plan, dry_run=True))
+        return 0
+    root.mkdir(parents=True, exist_ok=True)
+    with sync.locked(root):
+        plan = sync.plan(root, result.files, managed)
+        sync.apply(root, plan, force=options.force)
+    for change in plan.changes:
+        info(options.fmt, f"{VERBS[change.action]} {change.path}")
+    info(options.fmt, _summary(plan, dry_run=False))
+    return 0
+
+
+def _summary(plan: sync.Plan, *, dry_run: bool) -> str:
+    if not plan.changes:
+        return f"clustergen: up to date ({len(plan.unchanged)} files)"
+    would = "would be " if dry_run else ""
+    return (
+        f"clustergen: {plan.count('create')} {would}created, {plan.count('update')} {would}updated, "
+        f"{plan.count('remove')} {would}removed, {len(plan.unchanged)} unchanged"
+    )
