@@ -19,6 +19,16 @@ _YAML_NOT_STRING = re.compile(
 )
 
 
+# Characters YAML does not allow unescaped inside double quotes, or reads as line breaks.
+_YAML_NON_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+
+
+def _yaml_double_quoted(text: str) -> str:
+    # A JSON string is a valid YAML double-quoted scalar once non-printables are escaped.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _YAML_NON_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+
+
 def _hcl_escape(text: str) -> str:
     out = []
     for ch in text:
@@ -89,8 +99,7 @@ def yaml(value: Any) -> str:
     if isinstance(value, str):
         if _YAML_PLAIN.match(value) and not _YAML_NOT_STRING.match(value):
             return value
-        # A JSON string is a valid YAML double-quoted scalar.
-        return json.dumps(value, ensure_ascii=False)
+        return _yaml_double_quoted(value)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{yaml(str(k))}: {yaml(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -101,7 +110,7 @@ def yaml(value: Any) -> str:
 def ansible(value: Any) -> str:
     """Like yaml, but strings are tagged !unsafe so Ansible never templates them."""
     if isinstance(value, str):
-        return "!unsafe " + json.dumps(value, ensure_ascii=False)
+        return "!unsafe " + _yaml_double_quoted(value)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{yaml(str(k))}: {ansible(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
