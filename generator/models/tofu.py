@@ -1,10 +1,71 @@
-"""Derived values for the tofu templates, available as context["tofu"]."""
+"""Derived values for the tofu templates, available as context["tofu"].
+
+variables.tf declares the variables; terraform.tfvars sets every non-secret one from
+`variables` below. Nodes are a map keyed by name, so a node's resource address
+(proxmox_virtual_environment_vm.node["<name>"]) and its VM ID (from the model, never from a
+list index) do not depend on the other nodes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+GUEST_AGENT = "siderolabs/qemu-guest-agent"
+# OpenTofu reads TF_VAR_<variable name>; bpg wants the token as "user@realm!name=secret".
+TOKEN_VARIABLE = "proxmox_api_token"
+# Keys of each node object, in the order of the variable's type and of terraform.tfvars.
+NODE_KEYS = (
+    "vm_id",
+    "proxmox_node",
+    "role",
+    "description",
+    "address",
+    "mac_addr",
+    "cores",
+    "sockets",
+    "cpu_type",
+    "memory",
+    "disk_size",
+    "tags",
+)
+
+
+def _node(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    values = {key: node[key] for key in NODE_KEYS if key != "description"}
+    values["description"] = (
+        f"Talos Linux {node['role']} {node['name']} of cluster {base['cluster_name']}"
+    )
+    values["tags"] = list(node["tags"])
+    return {key: values[key] for key in NODE_KEYS}
+
+
+def variables(base: Mapping[str, Any]) -> dict[str, Any]:
+    """Every non-secret variable with its value, in declaration order."""
+    return {
+        "proxmox_endpoint": base["proxmox_endpoint"],
+        "proxmox_insecure": base["proxmox_insecure"],
+        "proxmox_ssh_username": base["proxmox_ssh_username"],
+        "proxmox_storage": base["proxmox_storage"],
+        "proxmox_bridge": base["proxmox_bridge"],
+        "node_vlan_tag": base["node_vlan_tag"],
+        "node_mtu": base["node_mtu"],
+        "node_prefix": base["node_prefix"],
+        "node_gateway": base["node_default_gateway"],
+        "node_dns_servers": list(base["node_dns_servers"]),
+        "talos_template_vmid": base["talos_template_vmid"],
+        # Packer builds the template on the cluster's proxmox_node; clones start there.
+        "talos_template_node": base["proxmox_node"],
+        # Without the guest agent extension nothing answers the agent and bpg would wait for
+        # it until its timeout, so leave it off.
+        "qemu_agent": GUEST_AGENT in base["talos_extensions"],
+        "nodes": {n["name"]: _node(base, n) for n in base["nodes"]},
+    }
+
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
-    return {}
+    return {
+        "variables": variables(base),
+        "token_variable": TOKEN_VARIABLE,
+        "node_addresses": " ".join(n["address"] for n in base["nodes"]),
+    }
