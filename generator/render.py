@@ -38,6 +38,17 @@ def template_names(settings: RenderSettings) -> list[str]:
     return names
 
 
+def _template_line(exc: BaseException, name: str) -> int:
+    """The template line a Python exception was raised at (Jinja keeps it in the traceback)."""
+    tb = exc.__traceback__
+    line = 1
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(name):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def output_name(template: str, settings: RenderSettings) -> str:
     return template.removesuffix(settings.jinja_suffix)
 
@@ -56,8 +67,8 @@ def render(
             continue
         try:
             text = env.get_template(name).render(context)
-        except jinja2.TemplateError as exc:
-            line = getattr(exc, "lineno", None) or 1
+        except Exception as exc:  # any failure inside a template is a clustergen bug
+            line = getattr(exc, "lineno", None) or _template_line(exc, name)
             raise InputError(
                 [
                     Diagnostic(
@@ -65,7 +76,7 @@ def render(
                         line,
                         1,
                         output_name(name, settings),
-                        f"template error (a clustergen bug): {exc}",
+                        f"template error (a clustergen bug): {type(exc).__name__}: {exc}",
                     )
                 ]
             ) from None

@@ -24,6 +24,10 @@ def _parse_yaml(text: str) -> None:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe", pure=True)
+    # Ansible vars mark user strings !unsafe (filters.ansible); any other tag is an error.
+    yaml.constructor.add_constructor(
+        "!unsafe", lambda loader, node: loader.construct_scalar(node)
+    )
     for _ in yaml.load_all(io.StringIO(text)):
         pass
 
@@ -35,6 +39,15 @@ def _line_of(exc: Exception) -> int:
             return value
     mark = getattr(exc, "problem_mark", None)
     return mark.line + 1 if mark is not None else 1
+
+
+def _problem(exc: Exception) -> str:
+    problem = getattr(exc, "problem", None)
+    if isinstance(problem, str) and problem:
+        context = getattr(exc, "context", None)
+        return f"{context}: {problem}" if context else problem
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def verify(files: Mapping[str, bytes]) -> None:
@@ -49,14 +62,13 @@ def verify(files: Mapping[str, bytes]) -> None:
             elif path.endswith(".json"):
                 json.loads(text)
         except Exception as exc:  # every parser has its own error types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             problems.append(
                 Diagnostic(
-                    f"templates/{path}.j2",
+                    path,
                     _line_of(exc),
                     1,
-                    path,
-                    f"rendered output does not parse (a clustergen bug): {first}",
+                    f"templates/{path}.j2",
+                    f"rendered output does not parse (a clustergen bug): {_problem(exc)}",
                 )
             )
     if problems:
