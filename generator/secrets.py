@@ -43,9 +43,10 @@ KEY_HINT = "set SOPS_AGE_KEY_FILE to the age key file, e.g. export SOPS_AGE_KEY_
 MASK = "<encrypted>"
 SOPS_TIMEOUT = 60
 
-# sops exit codes (cmd/sops/codes): 128 could not retrieve the data key, 51 MAC mismatch.
+# sops exit codes (cmd/sops/codes): 128 could not retrieve the data key; 25 a value does
+# not decrypt, 51 MAC mismatch (both: the file was changed without sops).
 _EXIT_NO_KEY = 128
-_EXIT_MAC_MISMATCH = 51
+_EXIT_TAMPERED = (25, 51)
 
 
 class KeyUnavailable(UsageError):
@@ -114,7 +115,7 @@ def _decrypt_error(code: int, stderr: str, shown: str, encrypted: Any) -> UsageE
                 f"wrong key: no age key available to sops can decrypt {shown}{wanted}; {KEY_HINT}"
             )
         return KeyUnavailable(f"no key to decrypt {shown}{wanted}: {KEY_HINT}")
-    if code == _EXIT_MAC_MISMATCH or "MAC mismatch" in text:
+    if code in _EXIT_TAMPERED or "MAC mismatch" in text or "Could not decrypt value" in text:
         return InputError(
             [
                 Diagnostic(

@@ -1,0 +1,557 @@
+"""The secrets stage with the real sops binary and real age keys, in temp dirs only."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from generator import cli, secrets, settings
+from generator.errors import InputError, UsageError
+from generator.pipeline import CREDENTIALS_OUTPUT, needs_secrets, render_tree
+
+CAPMOX_LABEL = "platform.ionos.com/secret-type"
+
+
+def _yaml(data: bytes) -> Any:
+    return YAML(typ="safe", pure=True).load(io.BytesIO(data))
+
+
+def _identity() -> tuple[str, str]:
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    return str(identity), str(identity.to_public())
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """sops looks for keys under HOME and XDG_CONFIG_HOME: point both at an empty dir."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for name in (
+        "SOPS_AGE_KEY_FILE",
+        "SOPS_AGE_KEY",
+        "SOPS_AGE_KEY_CMD",
+        "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@dataclasses.dataclass
+class Keys:
+    recipient: str
+    key_file: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def use(self, key_file: Path | None) -> None:
+        if key_file is None:
+            self.monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+        else:
+            self.monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_file))
+
+
+@pytest.fixture
+def keys(tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Keys:
+    secret, public = _identity()
+    key_file = tmp_path / "age.key"
+    key_file.write_text(f"# public key: {public}\n{secret}\n")
+    key_file.chmod(0o600)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_file))
+    return Keys(public, key_file, monkeypatch)
+
+
+def _values() -> dict[str, str]:
+    # Fresh per test, so a hit in an output can only come from this test's render.
+    return {
+        "proxmox_api_token_id": f"terraform@pve!t{uuid.uuid4().hex[:8]}",
+        "proxmox_api_token_secret": str(uuid.uuid4()),
+    }
+
+
+def _dump(values: dict[str, str]) -> bytes:
+    return "".join(f"{k}: {json.dumps(v)}\n" for k, v in values.items()).encode()
+
+
+def _write_secrets(config: Path, values: dict[str, Any], recipient: str) -> None:
+    encrypted = secrets.encrypt(
+        _dump(values), secrets.SECRETS_FILE, age_recipients=[recipient], cwd=config
+    )
+    (config / secrets.SECRETS_FILE).write_bytes(encrypted)
+
+
+def _write_sops_config(config: Path, recipient: str) -> None:
+    from generator.commands.init import sops_config
+
+    (config / secrets.SOPS_CONFIG).write_bytes(sops_config(recipient))
+
+
+def _set_provisioners(config: Path, provisioners: list[str], **extra: str) -> None:
+    # Only the key under test changes; the example's other inputs stay as they are.
+    path = config / "cluster.yaml"
+    lines = path.read_text().splitlines()
+    kept, skipping = [], False
+    for line in lines:
+        if line.startswith(("provisioners:", *(f"{k}:" for k in extra))):
+            skipping = True
+            continue
+        if skipping and line.startswith("  - "):
+            continue
+        skipping = False
+        kept.append(line)
+    kept.append("provisioners:")
+    kept += [f"  - {p}" for p in provisioners]
+    kept += [f"{k}: {v}" for k, v in extra.items()]
+    path.write_text("\n".join(kept) + "\n")
+
+
+@pytest.fixture
+def capi_config(
+    example_copy: Callable[[str], Path], keys: Keys
+) -> Iterator[tuple[Path, dict[str, str]]]:
+    """minimal with capi enabled, a .sops.yaml like init writes, and encrypted secrets."""
+    config = example_copy("minimal")
+    _set_provisioners(config, ["capi"])
+    _write_sops_config(config, keys.recipient)
+    values = _values()
+    _write_secrets(config, values, keys.recipient)
+    yield config, values
+
+
+def _render(config: Path) -> int:
+    return cli.main(["-C", str(config), "render"])
+
+
+def _all_text(root: Path, *, skip_sops: bool) -> dict[str, str]:
+    out = {}
+    for path in root.rglob("*"):
+        if path.is_file() and not (skip_sops and secrets.is_sops_output(path.name)):
+            out[path.relative_to(root).as_posix()] = path.read_text(errors="replace")
+    return out
+
+
+# --- round trip ----------------------------------------------------------------------------
+
+
+def test_credentials_secret_is_encrypted_and_decrypts_to_the_capmox_secret(
+    capi_config: tuple[Path, dict[str, str]],
+) -> None:
+    config, values = capi_config
+    result = render_tree(config)
+    sealed = result.files[CREDENTIALS_OUTPUT]
+    on_disk = _yaml(sealed)
+    assert secrets.is_encrypted(on_disk)
+    assert all(v not in sealed.decode() for v in values.values())
+    # kind, name and namespace stay readable for reviewers and kustomize; values do not.
+    assert on_disk["kind"] == "Secret"
+    assert all(str(v).startswith("ENC[") for v in on_disk["stringData"].values())
+
+    target = config / CREDENTIALS_OUTPUT
+    target.parent.mkdir(parents=True)
+    target.write_bytes(sealed)
+    secret = _yaml(secrets.decrypt(target))
+    context = result.context
+    assert secret["metadata"] == {
+        "name": f"{context['cluster_name']}-proxmox-credentials",
+        "namespace": context["capi_namespace"],
+        "labels": {CAPMOX_LABEL: "proxmox-credentials"},
+    }
+    assert secret["stringData"] == {
+        "url": context["proxmox_endpoint"],
+        "token": values["proxmox_api_token_id"],
+        "secret": values["proxmox_api_token_secret"],
+    }
+
+
+def test_plaintext_of_the_credentials_template(
+    capi_config: tuple[Path, dict[str, str]], snapshot: Any
+) -> None:
+    config, _ = capi_config
+    # Fixed values instead of the random ones, so the snapshot is stable.
+    _write_secrets(config, dict(secrets.PLACEHOLDERS), _recipient_of(config))
+    result = render_tree(config)
+    target = config / CREDENTIALS_OUTPUT
+    target.parent.mkdir(parents=True)
+    target.write_bytes(result.files[CREDENTIALS_OUTPUT])
+    assert secrets.decrypt(target).decode() == snapshot
+
+
+def _recipient_of(config: Path) -> str:
+    found = re.search(r"age: (age1\w+)", (config / secrets.SOPS_CONFIG).read_text())
+    assert found
+    return found.group(1)
+
+
+def test_returned_context_masks_secret_values(capi_config: tuple[Path, dict[str, str]]) -> None:
+    config, values = capi_config
+    shown = repr(dict(render_tree(config).context))
+    assert all(v not in shown for v in values.values())
+
+
+# --- no churn ------------------------------------------------------------------------------
+
+
+def test_second_render_keeps_the_ciphertext_byte_for_byte(
+    capi_config: tuple[Path, dict[str, str]],
+) -> None:
+    config, values = capi_config
+    assert _render(config) == 0
+    first = (config / CREDENTIALS_OUTPUT).read_bytes()
+    assert render_tree(config).files[CREDENTIALS_OUTPUT] == first
+    assert _render(config) == 0
+    assert (config / CREDENTIALS_OUTPUT).read_bytes() == first
+
+    # A changed secret is encrypted anew and decrypts to the new value.
+    changed = {**values, "proxmox_api_token_secret": str(uuid.uuid4())}
+    _write_secrets(config, changed, _recipient_of(config))
+    assert _render(config) == 0
+    again = (config / CREDENTIALS_OUTPUT).read_bytes()
+    assert again != first
+    decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
+    assert decrypted["stringData"]["secret"] == changed["proxmox_api_token_secret"]
+
+
+def test_a_changed_plaintext_field_outside_the_secret_values_re_encrypts(
+    capi_config: tuple[Path, dict[str, str]],
+) -> None:
+    config, _ = capi_config
+    assert _render(config) == 0
+    first = (config / CREDENTIALS_OUTPUT).read_bytes()
+    _set_provisioners(config, ["capi"], capi_namespace="elsewhere")
+    assert _render(config) == 0
+    decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
+    assert decrypted["metadata"]["namespace"] == "elsewhere"
+    assert (config / CREDENTIALS_OUTPUT).read_bytes() != first
+
+
+def test_same_plaintext_ignores_sops_layout_but_not_data_or_comments() -> None:
+    rendered = b"# head\n---\na:\n  b: 'x'\n"
+    assert secrets.same_plaintext(b"# head\na:\n    b: x\n", rendered)
+    assert not secrets.same_plaintext(b"# head\na:\n    b: y\n", rendered)
+    assert not secrets.same_plaintext(b"# other\na:\n    b: x\n", rendered)
+    assert not secrets.same_plaintext(b"a: [unclosed\n", rendered)
+
+
+# --- when no secret is needed / present ----------------------------------------------------
+
+
+def test_no_decryption_when_no_output_needs_a_secret(
+    example_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    config = example_copy("minimal")
+    assert not needs_secrets(_yaml((config / "cluster.yaml").read_bytes()))
+    # Not even valid sops: any attempt to decrypt it would fail loudly.
+    (config / secrets.SECRETS_FILE).write_text("proxmox_api_token_id: nope\n")
+    calls: list[Path] = []
+    monkeypatch.setattr(secrets, "decrypt", lambda path, **_: calls.append(path) or b"")
+    result = render_tree(config)
+    assert calls == []
+    assert result.context["has_secrets_file"] is True
+    assert not any(secrets.is_sops_output(p) for p in result.files)
+
+
+def test_capi_without_secrets_file_warns_once_and_skips_the_secret(
+    example_copy: Callable[[str], Path], isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = example_copy("minimal")
+    _set_provisioners(config, ["capi"])
+    result = render_tree(config)
+    assert CREDENTIALS_OUTPUT not in result.files
+    mine = [w for w in result.warnings if w.file == secrets.SECRETS_FILE]
+    assert len(mine) == 1 and mine[0].severity == "warning"
+    assert CREDENTIALS_OUTPUT in mine[0].message
+    assert _render(config) == 0
+    assert capsys.readouterr().err.count("does not exist") == 1
+    assert not (config / CREDENTIALS_OUTPUT).exists()
+
+
+# --- leak guard ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real templates plus one that prints a secret into a plaintext output."""
+    real = settings.load()
+    copy = tmp_path / "templates"
+    shutil.copytree(real.templates, copy)
+    hostile = copy / "infrastructure" / "leak.txt.j2"
+    hostile.write_text(
+        "#% if secrets %#\nnote: #{ secrets.proxmox_api_token_secret }#\n#% endif %#\n"
+    )
+    patched = dataclasses.replace(real, templates=copy)
+    monkeypatch.setattr(settings, "load", lambda path=None: patched)
+    return hostile
+
+
+def test_leak_guard_aborts_before_anything_is_written(
+    capi_config: tuple[Path, dict[str, str]],
+    hostile_templates: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, values = capi_config
+    with pytest.raises(InputError) as caught:
+        render_tree(config)
+    (problem,) = caught.value.diagnostics
+    assert problem.file == "infrastructure/leak.txt"
+    assert (problem.line, problem.col) == (1, 7)
+    assert "proxmox_api_token_secret" in problem.message
+    assert values["proxmox_api_token_secret"] not in repr(caught.value.diagnostics)
+
+    before = sorted(p.relative_to(config).as_posix() for p in config.rglob("*"))
+    assert _render(config) == 1
+    after = sorted(p.relative_to(config).as_posix() for p in config.rglob("*"))
+    assert after == before
+    out = capsys.readouterr()
+    assert all(v not in out.out + out.err for v in values.values())
+
+
+def test_leak_guard_finds_base64_encoded_values() -> None:
+    value = str(uuid.uuid4())
+    import base64
+
+    files = {"a.yaml": b"data:\n  secret: " + base64.b64encode(value.encode()) + b"\n"}
+    with pytest.raises(InputError):
+        secrets.guard(files, {"proxmox_api_token_secret": value})
+    secrets.guard({"x.sops.yaml": value.encode()}, {"proxmox_api_token_secret": value})
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _cli_error(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = cli.main(["-C", str(config), *(args or ("render",))])
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+def test_sops_not_installed(
+    capi_config: tuple[Path, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, _ = capi_config
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr("sys.executable", str(tmp_path / "nowhere" / "python"))
+    secrets.sops_binary.cache_clear()
+    try:
+        code, err = _cli_error(config, capsys)
+    finally:
+        secrets.sops_binary.cache_clear()
+    assert code == 2
+    assert err.count("\n") == 1 and "sops is not installed" in err
+    assert not (config / CREDENTIALS_OUTPUT).exists()
+
+
+def test_no_key_to_decrypt(
+    capi_config: tuple[Path, dict[str, str]], keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = capi_config
+    keys.use(None)
+    code, err = _cli_error(config, capsys)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "no key to decrypt secrets.sops.yaml" in err and "SOPS_AGE_KEY_FILE" in err
+    assert keys.recipient in err  # which key would open it
+
+
+def test_wrong_key(
+    capi_config: tuple[Path, dict[str, str]],
+    keys: Keys,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, _ = capi_config
+    other = tmp_path / "other.key"
+    other.write_text(_identity()[0] + "\n")
+    keys.use(other)
+    code, err = _cli_error(config, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "wrong key" in err
+
+
+def test_plaintext_secrets_file_is_an_input_error(
+    capi_config: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, values = capi_config
+    (config / secrets.SECRETS_FILE).write_bytes(_dump(values))
+    code, err = _cli_error(config, capsys)
+    assert code == 1
+    assert "secrets.sops.yaml:1:1: error:" in err and "plaintext" in err
+    assert all(v not in err for v in values.values())
+
+
+def test_plaintext_output_on_disk_is_an_input_error(
+    capi_config: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, values = capi_config
+    target = config / CREDENTIALS_OUTPUT
+    target.parent.mkdir(parents=True)
+    target.write_text(f"stringData:\n  secret: {values['proxmox_api_token_secret']}\n")
+    for command in ("render", "check"):
+        code, err = _cli_error(config, capsys, command)
+        assert code == 1, command
+        assert f"{CREDENTIALS_OUTPUT}:1:1: error:" in err and "plaintext" in err
+        assert values["proxmox_api_token_secret"] not in err
+
+
+def test_tampered_secrets_file_fails_its_integrity_check(
+    capi_config: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = capi_config
+    path = config / secrets.SECRETS_FILE
+    # One ciphertext pasted over another without sops: the MAC no longer matches.
+    text = path.read_text()
+    enc = re.findall(r"ENC\[[^\]]+\]", text)
+    path.write_text(text.replace(enc[0], enc[1], 1))
+    code, err = _cli_error(config, capsys)
+    assert code == 1 and "integrity check failed" in err
+
+    # A re-ordered or edited value that keeps the ciphertexts: the MAC catches it.
+    mac = re.search(r"mac: (ENC\[[^\]]+\])", text)
+    assert mac
+    path.write_text(text.replace(mac.group(1), enc[0]))
+    code, err = _cli_error(config, capsys)
+    assert code == 1 and "integrity check failed" in err
+
+
+def test_sops_config_without_a_rule_for_the_output(
+    capi_config: tuple[Path, dict[str, str]], keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = capi_config
+    (config / secrets.SOPS_CONFIG).write_text(
+        f"creation_rules:\n  - path_regex: ^secrets\\.sops\\.yaml$\n    age: {keys.recipient}\n"
+    )
+    code, err = _cli_error(config, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f".sops.yaml has no creation rule for {CREDENTIALS_OUTPUT}" in err
+
+
+def test_no_sops_config_at_all(
+    capi_config: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = capi_config
+    (config / secrets.SOPS_CONFIG).unlink()
+    code, err = _cli_error(config, capsys)
+    assert code == 2 and "no .sops.yaml" in err
+
+
+BAD_SECRETS = [
+    pytest.param({"proxmox_api_token_id": "root@pam"}, "proxmox_api_token_id", 1, id="id-no-name"),
+    pytest.param(
+        {"proxmox_api_token_secret": "not-a-uuid"}, "proxmox_api_token_secret", 2, id="secret"
+    ),
+    pytest.param({"proxmox_api_token_secret": 12345}, "proxmox_api_token_secret", 2, id="type"),
+    pytest.param({"extra_key": "s3cr3t-extra"}, "extra_key", 3, id="unknown"),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "line"), BAD_SECRETS)
+def test_invalid_secrets_name_the_key_never_the_value(
+    capi_config: tuple[Path, dict[str, str]],
+    keys: Keys,
+    change: dict[str, Any],
+    key: str,
+    line: int,
+) -> None:
+    config, values = capi_config
+    bad: dict[str, Any] = {**values, **change}
+    _write_secrets(config, bad, keys.recipient)
+    with pytest.raises(InputError) as caught:
+        render_tree(config)
+    (problem,) = caught.value.diagnostics
+    assert key in problem.path + problem.message
+    assert (problem.file, problem.line) == (secrets.SECRETS_FILE, line)
+    shown = repr(caught.value.diagnostics)
+    assert all(str(v) not in shown for v in bad.values() if str(v) != key)
+
+
+def test_missing_secret_key(capi_config: tuple[Path, dict[str, str]], keys: Keys) -> None:
+    config, values = capi_config
+    _write_secrets(config, {"proxmox_api_token_id": values["proxmox_api_token_id"]}, keys.recipient)
+    with pytest.raises(InputError) as caught:
+        render_tree(config)
+    assert [d.message for d in caught.value.diagnostics] == [
+        "missing required key 'proxmox_api_token_secret'"
+    ]
+
+
+def test_usage_errors_are_one_class() -> None:
+    assert issubclass(secrets.KeyUnavailable, UsageError)
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+def test_check_with_the_key_compares_plaintext(
+    capi_config: tuple[Path, dict[str, str]], keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, values = capi_config
+    assert _render(config) == 0
+    on_disk = (config / CREDENTIALS_OUTPUT).read_bytes()
+    result = render_tree(config, check=True)
+    assert result.files[CREDENTIALS_OUTPUT] == on_disk and result.unverified == ()
+
+    changed = {**values, "proxmox_api_token_secret": str(uuid.uuid4())}
+    _write_secrets(config, changed, keys.recipient)
+    result = render_tree(config, check=True)
+    expected = result.files[CREDENTIALS_OUTPUT]
+    assert expected != on_disk
+    assert not secrets.is_encrypted(_yaml(expected))  # check never encrypts
+    capsys.readouterr()
+    assert cli.main(["-C", str(config), "check"]) == 1
+    out = capsys.readouterr()
+    for value in (*values.values(), *changed.values()):
+        assert value not in out.out + out.err
+        assert value.encode() not in expected
+
+
+def test_check_without_the_key_compares_structure_and_says_so(
+    capi_config: tuple[Path, dict[str, str]], keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, values = capi_config
+    assert _render(config) == 0
+    on_disk = (config / CREDENTIALS_OUTPUT).read_bytes()
+    keys.use(None)
+    with pytest.raises(secrets.KeyUnavailable):
+        render_tree(config)
+    result = render_tree(config, check=True)
+    assert result.files[CREDENTIALS_OUTPUT] == on_disk
+    assert result.unverified == (CREDENTIALS_OUTPUT,)
+    capsys.readouterr()
+    assert cli.main(["-C", str(config), "check"]) == 0
+    assert CREDENTIALS_OUTPUT in capsys.readouterr().err
+
+    # What is visible without the key (here the namespace) is still checked.
+    _set_provisioners(config, ["capi"], capi_namespace="elsewhere")
+    result = render_tree(config, check=True)
+    assert result.files[CREDENTIALS_OUTPUT] != on_disk
+    assert result.unverified == (CREDENTIALS_OUTPUT,)
+    assert cli.main(["-C", str(config), "check"]) == 1
+    out = capsys.readouterr()
+    assert all(v not in out.out + out.err for v in values.values())
+
+
+def test_visible_structure_masks_only_encrypted_keys() -> None:
+    regex = re.compile("^(data|stringData)$")
+    doc = {"kind": "Secret", "stringData": {"a": "ENC[x]"}, "sops": {"mac": "m"}}
+    assert secrets.visible_structure(doc, regex) == {
+        "kind": "Secret",
+        "stringData": {"a": secrets.MASK},
+    }
+    assert secrets.visible_structure(doc, None) == {
+        "kind": secrets.MASK,
+        "stringData": {"a": secrets.MASK},
+    }
