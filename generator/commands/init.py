@@ -184,6 +184,7 @@ def run(options: Options) -> int:
     config_dir = options.config_dir
     if config_dir.exists() and not config_dir.is_dir():
         raise UsageError(f"{display_name(config_dir)} exists and is not a directory")
+    _example_dir(options.example)  # an unknown example must not leave a new empty directory
     config_dir.mkdir(parents=True, exist_ok=True)
     todo, kept = plan(config_dir, options.example)
     for item in todo:
