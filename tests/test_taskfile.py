@@ -1,0 +1,89 @@
+"""The repo's Taskfile and every rendered Taskfile pass go-task's schema and go-task itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+from ruamel.yaml import YAML
+
+from conftest import EXAMPLES, ROOT
+
+TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
+TASK = shutil.which("task") or str(Path(sys.executable).with_name("task"))
+
+
+def schema_errors(reference_dir: Path, document: Any) -> list[str]:
+    schema = json.loads((reference_dir / "taskfile" / "schema.json").read_text())
+    validator = Draft7Validator(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def load(data: bytes) -> Any:
+    return YAML(typ="safe", pure=True).load(data)
+
+
+def test_repo_taskfile_matches_schema(reference_dir: Path) -> None:
+    assert schema_errors(reference_dir, load((ROOT / "Taskfile.yaml").read_bytes())) == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_rendered_taskfile_matches_schema(
+    example: str, reference_dir: Path, rendered: Callable[[str], dict[str, bytes]]
+) -> None:
+    assert schema_errors(reference_dir, load(rendered(example)[TASKFILE])) == []
+
+
+def test_schema_check_can_fail(reference_dir: Path) -> None:
+    assert schema_errors(reference_dir, {"version": "3", "tasks": {"x": {"cmds": 5}}})
+
+
+@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_go_task_lists_rendered_tasks(
+    example: str, tmp_path: Path, rendered: Callable[[str], dict[str, bytes]]
+) -> None:
+    taskfile = tmp_path / "Taskfile.yaml"
+    taskfile.write_bytes(rendered(example)[TASKFILE])
+    result = subprocess.run(
+        [TASK, "--taskfile", str(taskfile), "--list-all"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    enabled = load(rendered(example)[TASKFILE])["tasks"]
+    for name in enabled:
+        assert f"* {name}:" in result.stdout
+
+
+@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
+def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], Path]) -> None:
+    config = example_copy("homelab")
+    out = tmp_path / "out"
+    env_path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    base = [TASK, "--taskfile", str(ROOT / "Taskfile.yaml")]
+    env = {"PATH": env_path, "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [*base, "configure", f"CONFIG_DIR={config}", f"OUT={out}"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid: 5 node(s)" in result.stdout
+    assert (out / TASKFILE).is_file()
+    result = subprocess.run(
+        [*base, "check", f"CONFIG_DIR={config}", f"OUT={out}"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (out / TASKFILE).write_text("# drift\n")
+    result = subprocess.run(
+        [*base, "check", f"CONFIG_DIR={config}", f"OUT={out}"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode != 0
