@@ -1,0 +1,66 @@
+"""`pip install .` (not only -e) works: the wheel carries templates, schemas and examples."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("hatchling") is None, reason="hatchling is not installed (test extra)"
+)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--quiet", "-w", str(out), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (built,) = out.glob("clustergen-*.whl")
+    return built
+
+
+def test_wheel_contains_data_files(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        "generator/_data/makejinja.toml",
+        "generator/_data/schemas/cluster.schema.json",
+        "generator/_data/schemas/nodes.schema.json",
+        "generator/_data/templates/.taskfiles/infrastructure/Taskfile.yaml.j2",
+        "generator/_data/examples/homelab/cluster.yaml",
+    }
+    assert expected <= names
+    templates = {p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()}
+    assert {f"generator/_data/{t}" for t in templates} <= names
+
+
+def test_installed_wheel_renders_like_the_source_tree(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    out_wheel, out_source = tmp_path / "from-wheel", tmp_path / "from-source"
+    config = ROOT / "examples" / "homelab"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import generator.resources as r; print(r.root())"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+    )
+    assert probe.stdout.strip() == str(site / "generator" / "_data")
+    for target, environment in ((out_wheel, env), (out_source, None)):
+        subprocess.run(
+            [sys.executable, "-m", "generator", "-C", str(config), "render", "-o", str(target)],
+            env=environment, cwd=tmp_path, capture_output=True, check=True, timeout=120,
+        )
+    listing = lambda root: {  # noqa: E731
+        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+    }
+    assert listing(out_wheel) == listing(out_source)
