@@ -6,47 +6,50 @@ validate uses them to check what the model will compute; model uses them to comp
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
+
+from generator import resources as _files
 
 ROLES = ("controller", "worker")
 RESOURCE_KEYS = ("cores", "sockets", "memory", "disk_size", "cpu_type")
-ROLE_DEFAULTS: dict[str, Any] = {
-    "cores": 4,
-    "sockets": 1,
-    "memory": 8192,
-    "disk_size": 100,
-    "cpu_type": "host",
-}
 # Talos Linux minimum requirements per role.
 TALOS_MINIMUMS = {
     "controller": {"cores": 2, "memory": 2048, "disk_size": 10},
     "worker": {"cores": 1, "memory": 1024, "disk_size": 10},
 }
+# Keys whose schema default is null because the value is computed from other keys.
+COMPUTED_KEYS = frozenset({"node_default_gateway", "talos_template", "vm_defaults"})
+
+
+def _schema(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_files.schema_path(name).read_text(encoding="utf-8"))
+    return data
+
+
+# The schemas are the one source of truth for defaults: editors show the same `default`
+# that the model applies, and a default changed in one place cannot drift from the other.
+_CLUSTER_PROPS: dict[str, Any] = _schema("cluster")["properties"]
+_NODE_PROPS: dict[str, Any] = _schema("nodes")["$defs"]["node"]["properties"]
 
 CLUSTER_DEFAULTS: dict[str, Any] = {
-    "node_dns_servers": ["1.1.1.1", "1.0.0.1"],
-    "node_vlan_tag": None,
-    "node_mtu": 1500,
-    "cluster_api_port": 6443,
-    "cluster_pod_cidr": "10.42.0.0/16",
-    "cluster_svc_cidr": "10.43.0.0/16",
-    "proxmox_insecure": False,
-    "proxmox_storage": "local-zfs",
-    "proxmox_iso_storage": "local",
-    "proxmox_bridge": "vmbr0",
-    "proxmox_ssh_username": "root",
-    "talos_extensions": ["siderolabs/qemu-guest-agent"],
-    "talos_extra_kernel_args": [],
-    "talos_secureboot": True,
-    "talos_platform": "nocloud",
-    "talos_arch": "amd64",
-    "talos_template_vmid": 9000,
-    "vm_id_base": 100,
-    "provisioners": ["packer", "tofu"],
-    "capi_namespace": "default",
+    key: spec["default"]
+    for key, spec in _CLUSTER_PROPS.items()
+    if "default" in spec and key not in COMPUTED_KEYS
 }
-
-NODE_DEFAULTS: dict[str, Any] = {"disk": "/dev/sda", "tags": []}
+ROLE_DEFAULTS_BY_ROLE: dict[str, dict[str, Any]] = {
+    role: {
+        key: spec["default"]
+        for key, spec in _CLUSTER_PROPS["vm_defaults"]["properties"][role]["properties"].items()
+    }
+    for role in ROLES
+}
+# Kept for callers that want one role-independent set (both roles share it today).
+ROLE_DEFAULTS: dict[str, Any] = ROLE_DEFAULTS_BY_ROLE["controller"]
+# Node keys with a fixed default; the others (null in the schema) fall back to the role.
+NODE_DEFAULTS: dict[str, Any] = {
+    key: spec["default"] for key, spec in _NODE_PROPS.items() if spec.get("default") is not None
+}
 
 
 def network(cluster: dict[str, Any]) -> ipaddress.IPv4Network | None:
@@ -71,16 +74,19 @@ def role_of(node: dict[str, Any]) -> str:
 
 def resources(cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     """cores/sockets/memory/disk_size/cpu_type of a node: node > vm_defaults[role] > built-in."""
-    defaults = cluster.get("vm_defaults") or {}
-    role_defaults = defaults.get(role_of(node)) or {} if isinstance(defaults, dict) else {}
+    role = role_of(node)
+    defaults = cluster.get("vm_defaults")
+    role_defaults = defaults.get(role) if isinstance(defaults, dict) else None
+    if not isinstance(role_defaults, dict):
+        role_defaults = {}
     out = {}
     for key in RESOURCE_KEYS:
         if node.get(key) is not None:
             out[key] = node[key]
-        elif isinstance(role_defaults, dict) and role_defaults.get(key) is not None:
+        elif role_defaults.get(key) is not None:
             out[key] = role_defaults[key]
         else:
-            out[key] = ROLE_DEFAULTS[key]
+            out[key] = ROLE_DEFAULTS_BY_ROLE[role][key]
     return out
 
 

@@ -17,7 +17,8 @@ from generator.errors import Diagnostic, InputError
 # An alias bomb ("billion laughs") is small on disk and huge when expanded; counting the
 # values a document expands to, with a budget, rejects one in bounded time and memory.
 MAX_VALUES = 200_000
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = 2 * 1024 * 1024
+MAX_CHARS = 2 * MAX_BYTES
 
 PathPart = str | int
 
@@ -35,7 +36,7 @@ class Document:
 
         Falls back to the nearest existing ancestor, so a missing key points at its parent.
         """
-        node = self.tree
+        node: Any = self.tree
         line, col = 1, 1
         if hasattr(node, "lc"):
             line, col = node.lc.line + 1, node.lc.col + 1
@@ -45,10 +46,11 @@ class Document:
                 if isinstance(part, int) and isinstance(node, list):
                     if not 0 <= part < len(node):
                         break
-                    ln, cl = node.lc.item(part)
+                    ln, cl = getattr(node, "lc").item(part)  # noqa: B009
                     node = node[part]
                 elif isinstance(node, dict) and part in node:
-                    ln, cl = node.lc.key(part) if (key and last) else node.lc.value(part)
+                    lc = getattr(node, "lc")  # noqa: B009
+                    ln, cl = lc.key(part) if (key and last) else lc.value(part)
                     node = node[part]
                 else:
                     break
@@ -97,8 +99,9 @@ def _decode(raw: bytes, shown: str) -> str:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
+        message = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
         raise InputError(
-            [Diagnostic(shown, line, col, "(file)", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
+            [Diagnostic(shown, line, col, "(file)", message, "save the file as UTF-8")]
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -110,31 +113,59 @@ def _tab_indentation(text: str, shown: str) -> list[Diagnostic]:
         if "\t" in indent and line.strip() and not line.lstrip(" \t").startswith("#"):
             col = indent.index("\t") + 1
             problems.append(
-                Diagnostic(shown, number, col, "(file)", "tab character in indentation; use spaces")
+                Diagnostic(
+                    shown, number, col, "(file)", "tab character in indentation", "use spaces"
+                )
             )
     return problems
 
 
-def _mark(exc: Exception) -> tuple[int, int]:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+def _mark(mark: Any) -> tuple[int, int]:
     if mark is None:
         return 1, 1
-    return mark.line + 1, mark.column + 1
+    return int(mark.line) + 1, int(mark.column) + 1
 
 
-def _to_plain(node: Any, budget: list[int]) -> Any:
+class _Budget:
+    """What the plain copy may still produce; an alias bomb exhausts it long before memory."""
+
+    def __init__(self) -> None:
+        self.values = MAX_VALUES
+        self.chars = MAX_CHARS
+        # Containers on the current path: an alias inside its own anchor is a cycle.
+        self.active: set[int] = set()
+
+    def spend(self, chars: int = 0) -> None:
+        self.values -= 1
+        self.chars -= chars
+        if self.values < 0 or self.chars < 0:
+            raise OverflowError
+
+
+class _Cycle(Exception):
+    pass
+
+
+def _to_plain(node: Any, budget: _Budget) -> Any:
     """Deep copy into plain dict/list/str/int/float/bool/None, counting every value."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise OverflowError
     if isinstance(node, bool) or node is None:
+        budget.spend()
         return node
-    if isinstance(node, Mapping):
-        return {str(k) if not isinstance(k, str) else str(k): _to_plain(v, budget) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_to_plain(v, budget) for v in node]
+    if isinstance(node, (Mapping, list)):
+        budget.spend()
+        if id(node) in budget.active:
+            raise _Cycle
+        budget.active.add(id(node))
+        try:
+            if isinstance(node, Mapping):
+                return {str(k): _to_plain(v, budget) for k, v in node.items()}
+            return [_to_plain(v, budget) for v in node]
+        finally:
+            budget.active.discard(id(node))
     if isinstance(node, str):
+        budget.spend(len(node))
         return str(node)
+    budget.spend()
     if isinstance(node, int):
         # ruamel's ScalarBoolean is an int subclass; keep YAML booleans booleans.
         if type(node).__name__ == "ScalarBoolean":
@@ -143,6 +174,19 @@ def _to_plain(node: Any, budget: list[int]) -> Any:
     if isinstance(node, float):
         return float(node)
     return str(node)
+
+
+def _syntax_message(exc: Any) -> str:
+    problem = (exc.problem or "").strip()
+    context = (exc.context or "").strip()
+    if not problem:
+        return context or "YAML syntax error"
+    if context and exc.context_mark is not None:
+        line = exc.context_mark.line + 1
+        if context.startswith("while "):
+            return f"{problem} ({context} started on line {line})"
+        return f"{context}, {problem}"
+    return problem
 
 
 def load_yaml(path: Path, *, shown: str | None = None) -> Document:
@@ -156,10 +200,16 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
             raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise InputError([Diagnostic(shown, 1, 1, "(file)", "file not found")]) from None
+    except IsADirectoryError:
+        raise InputError(
+            [Diagnostic(shown, 1, 1, "(file)", "is a directory, not a file")]
+        ) from None
     except OSError as exc:
-        raise InputError([Diagnostic(shown, 1, 1, "(file)", f"cannot read: {exc.strerror}")]) from None
+        message = f"cannot read: {exc.strerror}"
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)]) from None
     if len(raw) > MAX_BYTES:
-        raise InputError([Diagnostic(shown, 1, 1, "(file)", f"larger than {MAX_BYTES} bytes")])
+        message = f"larger than {MAX_BYTES} bytes"
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)])
     text = _decode(raw, shown)
     tabs = _tab_indentation(text, shown)
     if tabs:
@@ -170,40 +220,37 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
     try:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
-        line, col = _mark(exc)
-        problem = (exc.problem or exc.context or "YAML syntax error").strip()
-        if "duplicate key" in str(exc).lower() or type(exc).__name__.startswith("Duplicate"):
+        line, col = _mark(exc.problem_mark or exc.context_mark)
+        if type(exc).__name__.startswith("Duplicate"):
             found = re.search(r'duplicate key "([^"]*)"', str(exc))
-            first = exc.context_mark.line + 1 if exc.context_mark else None
-            problem = f"duplicate key {found.group(1)!r}" if found else "duplicate key"
-            if first:
-                problem += f" (first defined on line {first})"
-        raise InputError([Diagnostic(shown, line, col, "(file)", f"YAML syntax error: {problem}")]) from None
+            name = repr(found.group(1)) if found else "key"
+            first = (
+                f" (first defined on line {exc.context_mark.line + 1})" if exc.context_mark else ""
+            )
+            message = f"duplicate key {name}{first}"
+            raise InputError(
+                [Diagnostic(shown, line, col, "(file)", message, "remove one of them")]
+            ) from None
+        message = f"YAML syntax error: {_syntax_message(exc)}"
+        raise InputError([Diagnostic(shown, line, col, "(file)", message)]) from None
     except YAMLError as exc:
-        raise InputError(
-            [Diagnostic(shown, 1, 1, "(file)", f"YAML error: {str(exc).splitlines()[0]}")]
-        ) from None
+        message = f"YAML error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)]) from None
     except RecursionError:
         raise InputError([Diagnostic(shown, 1, 1, "(file)", "YAML nesting is too deep")]) from None
 
     if tree is None:
         raise InputError([Diagnostic(shown, 1, 1, "(file)", "file is empty")])
     try:
-        data = _to_plain(tree, [MAX_VALUES])
+        data = _to_plain(tree, _Budget())
     except OverflowError:
+        message = "document expands to more than the allowed size through aliases (alias bomb?)"
         raise InputError(
-            [
-                Diagnostic(
-                    shown,
-                    1,
-                    1,
-                    "(file)",
-                    f"document expands to more than {MAX_VALUES} values (alias bomb?)",
-                )
-            ]
+            [Diagnostic(shown, 1, 1, "(file)", message, "avoid aliases of aliases")]
         ) from None
+    except _Cycle:
+        message = "an alias refers to a value that contains it (endless recursion)"
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)]) from None
     except RecursionError:
-        raise InputError(
-            [Diagnostic(shown, 1, 1, "(file)", "YAML nesting is too deep or self-referencing")]
-        ) from None
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", "YAML nesting is too deep")]) from None
     return Document(shown, tree, data)

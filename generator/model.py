@@ -15,6 +15,7 @@ from generator import derive, schematic
 from generator.models import PROVISIONERS
 
 INPUT_FILES = ("cluster.yaml", "nodes.yaml")
+ALL_PROVISIONERS = ("packer", "tofu", "ansible", "capi")
 
 
 def freeze(value: Any) -> Any:
@@ -50,14 +51,13 @@ def build(
     """The template context. Inputs must have passed validation."""
     cluster: dict[str, Any] = {**derive.CLUSTER_DEFAULTS, **dict(cluster_in)}
     cluster["node_default_gateway"] = derive.gateway(cluster)
-    cluster.setdefault("talos_template", f"talos-{cluster['talos_version']}")
-    if cluster["talos_template"] is None:
+    if cluster.get("talos_template") is None:
         cluster["talos_template"] = f"talos-{cluster['talos_version']}"
-    vm_defaults = {
-        role: {**derive.ROLE_DEFAULTS, **(cluster.get("vm_defaults") or {}).get(role, {})}
+    given = cluster.get("vm_defaults") or {}
+    cluster["vm_defaults"] = {
+        role: {**derive.ROLE_DEFAULTS_BY_ROLE[role], **(given.get(role) or {})}
         for role in derive.ROLES
     }
-    cluster["vm_defaults"] = vm_defaults
 
     network = ipaddress.IPv4Network(cluster["node_cidr"])
     nodes = [_node(cluster, n) for n in nodes_in["nodes"]]
@@ -70,11 +70,12 @@ def build(
         secureboot=cluster["talos_secureboot"],
     )
     endpoint = urlsplit(cluster["proxmox_endpoint"])
-    provisioners = [p for p in ("packer", "tofu", "ansible", "capi") if p in cluster["provisioners"]]
+    # Canonical order, so reordering the list in cluster.yaml changes no output.
+    provisioners = [p for p in ALL_PROVISIONERS if p in cluster["provisioners"]]
     context: dict[str, Any] = {
         **cluster,
         "provisioners": provisioners,
-        "enabled": {p: p in provisioners for p in ("packer", "tofu", "ansible", "capi")},
+        "enabled": {p: p in provisioners for p in ALL_PROVISIONERS},
         "nodes": nodes,
         "controllers": [n for n in nodes if n["controller"]],
         "workers": [n for n in nodes if not n["controller"]],
@@ -103,4 +104,5 @@ def build(
     for provisioner in PROVISIONERS:
         module = importlib.import_module(f"generator.models.{provisioner}")
         context[provisioner] = module.build(freeze(context))
-    return freeze(context)
+    frozen: Mapping[str, Any] = freeze(context)
+    return frozen

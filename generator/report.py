@@ -31,24 +31,26 @@ def _github(d: Diagnostic) -> str:
     )
 
 
+def as_dicts(diagnostics: Iterable[Diagnostic]) -> list[dict[str, str | int]]:
+    """JSON-ready records, sorted by file and line."""
+    return [
+        {
+            "file": d.file,
+            "line": d.line,
+            "col": d.col,
+            "severity": d.severity,
+            "path": d.path,
+            "message": d.message,
+            "hint": d.hint,
+        }
+        for d in sorted(diagnostics)
+    ]
+
+
 def format_diagnostics(diagnostics: Iterable[Diagnostic], fmt: str) -> str:
     """All diagnostics in the chosen format, one per line (JSON: one array), sorted."""
     items = sorted(diagnostics)
     if fmt == "json":
-        return json.dumps(
-            [
-                {
-                    "file": d.file,
-                    "line": d.line,
-                    "col": d.col,
-                    "severity": d.severity,
-                    "path": d.path,
-                    "message": d.message,
-                    "hint": d.hint,
-                }
-                for d in items
-            ],
-            indent=2,
-        )
+        return json.dumps(as_dicts(items), indent=2)
     render = _github if fmt == "github" else _text
     return "\n".join(render(d) for d in items)

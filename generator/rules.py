@@ -17,6 +17,8 @@ from generator.load import Document, PathPart
 
 Net = ipaddress.IPv4Network
 Addr = ipaddress.IPv4Address
+MAX_NODE_PREFIX = 29
+MAX_VM_ID = 999_999_999
 
 
 def _addr(value: Any) -> Addr | None:
@@ -58,17 +60,31 @@ def cidrs(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         if net is None:
             continue
         if str(net) != value:
+            yield cluster.diag([key], f"{value} has host bits set", f"did you mean {net}?")
+        elif key == "node_cidr" and net.prefixlen > MAX_NODE_PREFIX:
+            hosts = max(net.num_addresses - 2, 0) if net.prefixlen < 31 else net.num_addresses
             yield cluster.diag(
-                [key], f"{value} has host bits set", f"did you mean {net}?"
+                [key],
+                f"{value} has {hosts} host address(es); the gateway, the API VIP and a node "
+                "need at least 3",
+                f"use a /{MAX_NODE_PREFIX} or larger network",
             )
         parsed.append((key, net))
+    # Three fixed CIDRs: three comparisons, independent of the number of nodes.
     for i, (key_a, net_a) in enumerate(parsed):
         for key_b, net_b in parsed[i + 1 :]:
-            if net_a.overlaps(net_b):
-                where = key_b if key_b in data else key_a
-                yield cluster.diag(
-                    [where], f"{key_b} {net_b} overlaps {key_a} {net_a}", "choose disjoint ranges"
-                )
+            if not net_a.overlaps(net_b):
+                continue
+            # Point at a key the user wrote; name the other with its line or as a default.
+            here, there, net_here, net_there = key_b, key_a, net_b, net_a
+            if here not in data:
+                here, there, net_here, net_there = key_a, key_b, net_a, net_b
+            other = (
+                f"{there} {net_there} at {_where(cluster, [there])}"
+                if there in data
+                else f"the default {there} {net_there}"
+            )
+            yield cluster.diag([here], f"{net_here} overlaps {other}", "choose disjoint ranges")
 
 
 def _inside(net: Net, address: Addr) -> str | None:
@@ -89,6 +105,10 @@ def addresses(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         return
     gateway_raw = data.get("node_default_gateway")
     gateway = _addr(gateway_raw) if gateway_raw is not None else _addr(derive.gateway(data))
+    if "node_default_gateway" in data:
+        gateway_text = f"node_default_gateway ({_where(cluster, ['node_default_gateway'])})"
+    else:
+        gateway_text = "the default gateway (node_default_gateway defaults to the first host)"
     vip = _addr(data.get("cluster_api_addr"))
     if gateway is not None and "node_default_gateway" in data:
         why = _inside(net, gateway)
@@ -101,7 +121,7 @@ def addresses(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         elif vip == gateway:
             yield cluster.diag(
                 ["cluster_api_addr"],
-                f"{vip} is also the default gateway",
+                f"{vip} is also {gateway_text}",
                 "choose a free address for the API VIP",
             )
     for i, node in _nodes(nodes):
@@ -113,56 +133,97 @@ def addresses(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         if why:
             yield nodes.diag(path, f"{address} {why}")
         elif address == gateway:
-            yield nodes.diag(path, f"{address} is the default gateway")
+            yield nodes.diag(
+                path,
+                f"{address} of {_owner(node, i)} is also {gateway_text}",
+                "give the node a free address",
+            )
         elif address == vip:
             yield nodes.diag(
                 path,
-                f"{address} is also cluster_api_addr ({_where(cluster, ['cluster_api_addr'])})",
-                "the API VIP must not be a node address",
+                f"{address} of {_owner(node, i)} is also cluster_api_addr "
+                f"({_where(cluster, ['cluster_api_addr'])})",
+                "the API VIP must be an address no node uses",
             )
 
 
-def _unique(
-    nodes: Document,
-    key: str,
-    label: str,
-    value_of: Callable[[dict[str, Any]], Any] | None = None,
-    *,
-    seen: dict[Any, tuple[Document, list[PathPart], str]] | None = None,
-) -> Iterator[Diagnostic]:
-    """One diagnostic per repeated value, naming the first owner and its line."""
-    seen = {} if seen is None else seen
+def _owner(node: dict[str, Any], index: int) -> str:
+    name = node.get("name")
+    return f"nodes[{index}] ({name})" if isinstance(name, str) else f"nodes[{index}]"
+
+
+def _unique(nodes: Document, key: str, label: str, hint: str) -> Iterator[Diagnostic]:
+    """One diagnostic per repeated value, naming both owners and both lines."""
+    seen: dict[Any, tuple[int, dict[str, Any]]] = {}
     for i, node in _nodes(nodes):
-        value = value_of(node) if value_of else node.get(key)
+        value = node.get(key)
         if value is None or isinstance(value, (dict, list)):
             continue
-        path: list[PathPart] = ["nodes", i, key]
-        owner = f"nodes[{i}] ({node.get('name', '?')})"
+        if isinstance(value, str):
+            value = value.lower()
         if value in seen:
-            first_doc, first_path, first_owner = seen[value]
+            j, first = seen[value]
             yield nodes.diag(
-                path if key in node else ["nodes", i],
-                f"{label} {value} of {owner} is already used by {first_owner} "
-                f"({_where(first_doc, first_path)})",
+                ["nodes", i, key],
+                f"{label} {node[key]} of {_owner(node, i)} is already used by {_owner(first, j)} "
+                f"at {_where(nodes, ['nodes', j, key])}",
+                hint,
             )
         else:
-            seen[value] = (nodes, path if key in node else ["nodes", i, "address"], owner)
+            seen[value] = (i, node)
+
+
+def _vm_id_text(cluster: Document, node: dict[str, Any], value: int) -> str:
+    if "vm_id" in node:
+        return f"VM ID {value}"
+    base = cluster.data.get("vm_id_base", derive.CLUSTER_DEFAULTS["vm_id_base"])
+    return f"derived VM ID {value} (vm_id_base {base} + host number {value - base})"
+
+
+def vm_ids(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
+    """Explicit and derived VM IDs are unique and never the template's VM ID."""
+    template = _int(
+        cluster.data.get("talos_template_vmid", derive.CLUSTER_DEFAULTS["talos_template_vmid"])
+    )
+    if "talos_template_vmid" in cluster.data:
+        template_text = f"talos_template_vmid ({_where(cluster, ['talos_template_vmid'])})"
+    else:
+        template_text = f"the default talos_template_vmid {template}"
+    seen: dict[int, tuple[int, dict[str, Any]]] = {}
+    for i, node in _nodes(nodes):
+        value = derive.vm_id(cluster.data, node)
+        if value is None:
+            continue
+        # A derived ID points at the node's address, the value it is computed from.
+        key = "vm_id" if "vm_id" in node else "address"
+        path: list[PathPart] = ["nodes", i, key]
+        what = f"{_vm_id_text(cluster, node, value)} of {_owner(node, i)}"
+        fix = "set vm_id" if key == "address" else "choose another vm_id"
+        if value == template:
+            yield nodes.diag(
+                path,
+                f"{what} is {template_text}, the VM ID of the Talos template",
+                f"{fix}, or change talos_template_vmid",
+            )
+        elif value in seen:
+            j, first = seen[value]
+            first_key = "vm_id" if "vm_id" in first else "address"
+            if key == first_key == "address":
+                continue  # both derived from one address: the duplicate address is the error
+            yield nodes.diag(
+                path,
+                f"{what} is already used by {_owner(first, j)} "
+                f"at {_where(nodes, ['nodes', j, first_key])}",
+                fix,
+            )
+        else:
+            seen[value] = (i, node)
 
 
 def uniqueness(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
-    yield from _unique(nodes, "name", "name")
-    yield from _unique(nodes, "address", "address")
-    yield from _unique(nodes, "mac_addr", "MAC address")
-    template = _int(cluster.data.get("talos_template_vmid", derive.CLUSTER_DEFAULTS["talos_template_vmid"]))
-    seen: dict[Any, tuple[Document, list[PathPart], str]] = {}
-    if template is not None:
-        template_path: list[PathPart] = (
-            ["talos_template_vmid"] if "talos_template_vmid" in cluster.data else []
-        )
-        seen[template] = (cluster, template_path, "talos_template_vmid")
-    yield from _unique(
-        nodes, "vm_id", "VM ID", lambda n: derive.vm_id(cluster.data, n), seen=seen
-    )
+    yield from _unique(nodes, "name", "name", "give every node its own name")
+    yield from _unique(nodes, "address", "address", "give every node its own address")
+    yield from _unique(nodes, "mac_addr", "MAC address", "give every node its own MAC address")
 
 
 def vm_id_range(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
@@ -170,10 +231,11 @@ def vm_id_range(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         if "vm_id" in node:
             continue
         derived = derive.vm_id(cluster.data, node)
-        if derived is not None and derived > 999_999_999:
+        if derived is not None and derived > MAX_VM_ID:
             yield nodes.diag(
-                ["nodes", i],
-                f"derived VM ID {derived} is above 999999999",
+                ["nodes", i, "address"],
+                f"{_vm_id_text(cluster, node, derived)} of {_owner(node, i)} "
+                f"is above the Proxmox maximum {MAX_VM_ID}",
                 "set vm_id or lower vm_id_base",
             )
 
@@ -184,7 +246,9 @@ def controllers(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         return
     count = sum(1 for _, n in items if n.get("controller") is True)
     if count == 0:
-        yield nodes.diag(["nodes"], "no node has controller: true", "at least one controller is needed")
+        yield nodes.diag(
+            ["nodes"], "no node has controller: true", "a cluster needs at least one controller"
+        )
     elif count % 2 == 0:
         yield nodes.diag(
             ["nodes"],
@@ -246,9 +310,11 @@ def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     except ValueError:
         yield cluster.diag(["proxmox_endpoint"], f"{value!r} is not a valid URL")
         return
-    base = f"https://{parts.hostname}:{port or 8006}"
+    base = f"https://{parts.hostname or 'pve.example'}:{port or 8006}"
     if parts.scheme != "https":
-        yield cluster.diag(["proxmox_endpoint"], f"{value!r} must use https", f"did you mean {base}?")
+        yield cluster.diag(
+            ["proxmox_endpoint"], f"{value!r} must use https", f"did you mean {base}?"
+        )
     elif not parts.hostname:
         yield cluster.diag(["proxmox_endpoint"], f"{value!r} has no host name")
     elif parts.path.rstrip("/") or parts.query or parts.fragment:
@@ -259,7 +325,9 @@ def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         )
     elif parts.username or parts.password:
         yield cluster.diag(
-            ["proxmox_endpoint"], "must not contain credentials", "put the API token in secrets.sops.yaml"
+            ["proxmox_endpoint"],
+            "must not contain credentials",
+            "put the API token in secrets.sops.yaml",
         )
 
 
@@ -290,6 +358,7 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     cidrs,
     addresses,
     uniqueness,
+    vm_ids,
     vm_id_range,
     controllers,
     macs,

@@ -13,16 +13,70 @@ from dataclasses import dataclass
 
 FACTORY = "factory.talos.dev"
 
-# Scalars that yaml.v3 would not emit plain (they would read back as another type, or
-# start with an indicator); such a value is double-quoted.
-_PLAIN_UNSAFE = re.compile(
-    r"^(|~|null|true|false|yes|no|on|off|y|n|[-+]?(\.inf|\.nan|[0-9][0-9_.eE+-]*|0x[0-9a-fA-F_]+|0o[0-7_]+))$",
-    re.IGNORECASE,
+# When Go's yaml.v3 writes a string with double quotes instead of plain: when the plain form
+# would read back as another type (its resolver, plus YAML 1.1 booleans and base-60 floats it
+# still avoids), or when the emitter's indicator rules forbid plain. Every byte counts: the
+# quoting changes the hash, so this mirrors yaml.v3 rather than any YAML emitter.
+_NULL_OR_BOOL = frozenset(
+    [
+        "~",
+        "null",
+        "Null",
+        "NULL",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+        "y",
+        "Y",
+        "yes",
+        "Yes",
+        "YES",
+        "n",
+        "N",
+        "no",
+        "No",
+        "NO",
+        "on",
+        "On",
+        "ON",
+        "off",
+        "Off",
+        "OFF",
+    ]
 )
+_SPECIAL_FLOAT = re.compile(r"^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$")
+_GO_INT = re.compile(r"^[-+]?(0[xX][0-9a-fA-F]+|0[oO]?[0-7]+|0[bB][01]+|[1-9][0-9]*|0)$")
+_YAML_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_BASE60 = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+_TIMESTAMP = re.compile(
+    r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+    r"([Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\.[0-9]*)?(Z|[-+][0-9]{1,2}(:[0-9]{2})?)?)?$"
+)
+_ALWAYS_INDICATOR = set("#,[]{}&*!|>'\"%@`")
+
+
+def _needs_quotes(value: str) -> bool:
+    if value == "" or value in _NULL_OR_BOOL or _SPECIAL_FLOAT.match(value):
+        return True
+    if value[0] in "0123456789+-.":
+        plain = value.replace("_", "")
+        if _GO_INT.match(plain) or _YAML_FLOAT.match(plain) or _BASE60.match(value):
+            return True
+        if _TIMESTAMP.match(value):
+            return True
+    if value[0] in _ALWAYS_INDICATOR or value != value.strip():
+        return True
+    # '-', '?' and ':' are indicators only when a blank (or the end) follows them.
+    if value[0] in "-?:" and (len(value) == 1 or value[1] in " \t"):
+        return True
+    return ": " in value or " #" in value or value.endswith(":") or "\t" in value
 
 
 def _scalar(value: str) -> str:
-    if _PLAIN_UNSAFE.match(value) or value[0] in "-?:,[]{}#&*!|>'\"%@`" or ": " in value or " #" in value:
+    if _needs_quotes(value):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{escaped}"'
     return value

@@ -13,7 +13,7 @@ from typing import Any
 
 from generator import resources, rules
 from generator.errors import Diagnostic
-from generator.load import Document
+from generator.load import Document, format_path
 
 _TYPE_NAMES = {
     bool: "boolean",
@@ -26,12 +26,30 @@ _TYPE_NAMES = {
 }
 
 
+_SCHEMA_TYPES = {
+    "object": "mapping",
+    "array": "list",
+    "integer": "integer",
+    "number": "number",
+    "string": "string",
+    "boolean": "boolean",
+    "null": "nothing",
+}
+
+
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @cache
 def _validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
+    # JSON Schema counts 4.0 as an integer; a YAML float would then reach HCL as "4.0".
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer)
+    strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
     schema = json.loads(resources.schema_path(name).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return strict(schema)
 
 
 def _kind(value: Any) -> str:
@@ -39,6 +57,8 @@ def _kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
+    if value is None:
+        return "an empty value"
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -49,6 +69,16 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
 
 
 def _schema_diagnostics(doc: Document, schema_name: str) -> list[Diagnostic]:
+    if not isinstance(doc.data, dict):
+        # Every other check would only repeat this one.
+        example = "cluster_name: home" if schema_name == "cluster" else "nodes:"
+        return [
+            doc.diag(
+                [],
+                f"the top level must be a mapping of keys (like {example}), "
+                f"got a {_kind(doc.data)}",
+            )
+        ]
     out: list[Diagnostic] = []
     for error in _validator(schema_name).iter_errors(doc.data):
         path = list(error.absolute_path)
@@ -65,13 +95,28 @@ def _schema_diagnostics(doc: Document, schema_name: str) -> list[Diagnostic]:
                     )
                 )
         elif kind == "required":
-            missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
-            for key in missing:
-                out.append(doc.diag(path, f"missing required key {key!r}"))
+            if not isinstance(value, dict):
+                continue
+            for key in error.validator_value:
+                if key not in value:
+                    # Points at the mapping that lacks the key; the path names the key.
+                    line, col = doc.locate(path)
+                    out.append(
+                        Diagnostic(
+                            doc.file,
+                            line,
+                            col,
+                            format_path([*path, key]),
+                            "required key is missing",
+                            _required_hint(schema, key),
+                        )
+                    )
         elif kind == "type":
             wanted = error.validator_value
-            wanted_text = " or ".join(wanted) if isinstance(wanted, list) else wanted
-            out.append(doc.diag(path, f"expected {wanted_text}, got {_kind(value)} {_short(value)}"))
+            wanted_list = wanted if isinstance(wanted, list) else [wanted]
+            names = [_SCHEMA_TYPES.get(str(w), str(w)) for w in wanted_list]
+            got = "nothing (an empty value)" if value is None else f"{_kind(value)} {_short(value)}"
+            out.append(doc.diag(path, f"expected {' or '.join(names)}, got {got}"))
         elif kind == "pattern":
             what = schema.get("x-format", f"matching {error.validator_value}")
             hint = ""
@@ -89,12 +134,21 @@ def _schema_diagnostics(doc: Document, schema_name: str) -> list[Diagnostic]:
             out.append(doc.diag(path, f"{_short(value)} must be {bound} {error.validator_value}"))
         elif kind in ("minItems", "maxItems"):
             bound = "at least" if kind == "minItems" else "at most"
-            out.append(doc.diag(path, f"must have {bound} {error.validator_value} item(s)"))
+            out.append(doc.diag(path, f"needs {bound} {error.validator_value} item(s)"))
         elif kind == "maxLength":
             out.append(doc.diag(path, f"longer than {error.validator_value} characters"))
         else:
             out.append(doc.diag(path, error.message))
     return out
+
+
+def _required_hint(schema: dict[str, Any], key: str) -> str:
+    spec = schema.get("properties", {}).get(key, {})
+    examples = spec.get("examples")
+    if examples:
+        first = examples[0]
+        return f"add {key}: {first if isinstance(first, str) else json.dumps(first)}"
+    return f"add {key}"
 
 
 def validate(cluster: Document, nodes: Document) -> list[Diagnostic]:

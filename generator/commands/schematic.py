@@ -1,3 +1,5 @@
+"""`clustergen schematic`: the Talos image factory schematic, its ID and the image URLs."""
+
 from __future__ import annotations
 
 import json
@@ -5,16 +7,23 @@ import json
 from generator import inputs, model
 from generator.options import Options
 from generator.output import emit_diagnostics
+from generator.report import as_dicts
+
+KEYS = ("id", "image_url", "iso_url", "installer_image")
 
 
 def run(options: Options) -> int:
     read = inputs.read(options.config_dir)
-    emit_diagnostics(read.warnings, options.fmt)
     context = model.build(read.cluster.data, read.nodes.data)
     image = context["schematic"]
     if options.fmt == "json":
-        print(json.dumps({k: image[k] for k in ("id", "image_url", "iso_url", "installer_image")}, indent=2))
+        # One JSON document on stdout: warnings travel inside it, not as a second document.
+        result: dict[str, object] = {key: image[key] for key in KEYS}
+        result["yaml"] = image["yaml"]
+        result["diagnostics"] = as_dicts(read.warnings)
+        print(json.dumps(result, indent=2))
         return 0
+    emit_diagnostics(read.warnings, options.fmt)
     print(f"schematic id: {image['id']}")
     print(f"disk image:   {image['image_url']}")
     print(f"iso:          {image['iso_url']}")

@@ -1,3 +1,5 @@
+"""`clustergen validate`: load and check the inputs, print warnings, exit 0 when valid."""
+
 from __future__ import annotations
 
 from generator import inputs
