@@ -163,11 +163,18 @@ def test_credentials_secret_is_encrypted_and_decrypts_to_the_capmox_secret(
     target.write_bytes(sealed)
     secret = _yaml(secrets.decrypt(target))
     context = result.context
+    # The ProxmoxCluster's credentialsRef must point at this very Secret.
+    manifests = YAML(typ="safe", pure=True).load_all(
+        io.BytesIO(result.files["infrastructure/capi/cluster.yaml"])
+    )
+    (proxmox_cluster,) = [m for m in manifests if m and m["kind"] == "ProxmoxCluster"]
+    ref = proxmox_cluster["spec"]["credentialsRef"]
     assert secret["metadata"] == {
-        "name": f"{context['cluster_name']}-proxmox-credentials",
-        "namespace": context["capi_namespace"],
+        "name": ref["name"],
+        "namespace": ref.get("namespace", proxmox_cluster["metadata"].get("namespace")),
         "labels": {CAPMOX_LABEL: "proxmox-credentials"},
     }
+    assert secret["metadata"]["namespace"] == context["capi_namespace"]
     assert secret["stringData"] == {
         "url": context["proxmox_endpoint"],
         "token": values["proxmox_api_token_id"],
@@ -555,3 +562,25 @@ def test_visible_structure_masks_only_encrypted_keys() -> None:
         "kind": secrets.MASK,
         "stringData": {"a": secrets.MASK},
     }
+
+
+def test_output_root_elsewhere_keeps_ciphertext_and_dry_run_shows_no_secret(
+    capi_config: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, values = capi_config
+    out = tmp_path / "out"
+    assert cli.main(["-C", str(config), "render", "-o", str(out)]) == 0
+    first = (out / CREDENTIALS_OUTPUT).read_bytes()
+    assert secrets.is_encrypted(_yaml(first))
+    assert not (config / CREDENTIALS_OUTPUT).exists()
+    assert cli.main(["-C", str(config), "render", "-o", str(out)]) == 0
+    assert (out / CREDENTIALS_OUTPUT).read_bytes() == first
+
+    new = _values()
+    _write_secrets(config, new, _recipient_of(config))
+    capsys.readouterr()
+    assert cli.main(["-C", str(config), "render", "-o", str(out), "--dry-run"]) == 0
+    shown = capsys.readouterr()
+    assert CREDENTIALS_OUTPUT in shown.out
+    assert all(v not in shown.out + shown.err for v in (*values.values(), *new.values()))
+    assert (out / CREDENTIALS_OUTPUT).read_bytes() == first
