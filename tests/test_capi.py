@@ -14,8 +14,11 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -419,6 +422,7 @@ def test_machine_templates_follow_inputs(
         assert net["mtu"] == context["node_mtu"]
         assert net.get("vlan") == context["node_vlan_tag"]
         assert context["cluster_name"] in spec["tags"]
+        assert spec["metadataSettings"] == {"providerIDInjection": True}
     (cluster,) = of_kind(docs, "Cluster")
     assert cluster["spec"]["clusterNetwork"] == {
         "pods": {"cidrBlocks": [context["cluster_pod_cidr"]]},
@@ -834,3 +838,83 @@ def test_task_list_accepts_the_taskfile(
     )
     assert result.returncode != 0
     assert "MGMT_KUBECONFIG" in result.stderr and "/nonexistent/kubeconfig" in result.stderr
+
+
+def _capi_section(files: dict[str, bytes]) -> str:
+    text = files[TASKFILE].decode()
+    return text[text.index("  capi:init:") :]
+
+
+@pytest.mark.parametrize("has_secrets_file", [False, True])
+def test_capi_tasks_snapshot(
+    has_secrets_file: bool, example_copy: Callable[[str], Path], snapshot: Any
+) -> None:
+    cluster, nodes = read_inputs(example_copy("multi-host"))
+    _, files = render_context(capi_only(cluster), nodes, has_secrets_file=has_secrets_file)
+    assert _capi_section(files) == snapshot
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).exists():
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def test_apply_passes_the_sops_token_to_the_secret(
+    example_copy: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real sops and go-task: capi:apply creates the credentials Secret from the decrypted
+    token of secrets.sops.yaml (kubectl is a stub that records its arguments)."""
+    from pyrage import x25519
+
+    from generator import secrets
+    from generator.commands.init import sops_config
+
+    task, sops = _tool("task"), _tool("sops")
+    identity = x25519.Identity.generate()
+    key_file = tmp_path / "age.key"
+    key_file.write_text(f"{identity}\n", encoding="utf-8")
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_file))
+    config = example_copy("multi-host")
+    cluster, nodes = read_inputs(config)
+    write_inputs(config, capi_only(cluster), nodes)
+    token_id, token_secret = "capi@pve!t" + os.urandom(4).hex(), str(uuid.uuid4())
+    plaintext = f'proxmox_api_token_id: "{token_id}"\nproxmox_api_token_secret: "{token_secret}"\n'
+    (config / "secrets.sops.yaml").write_bytes(
+        secrets.encrypt(
+            plaintext.encode(),
+            "secrets.sops.yaml",
+            age_recipients=[str(identity.to_public())],
+            cwd=config,
+        )
+    )
+    (config / secrets.SOPS_CONFIG).write_bytes(sops_config(str(identity.to_public())))
+    rendered = render_tree(config)
+    (kustomization,) = load_docs(rendered.files[KUSTOMIZATION])
+    assert [f"{CAPI_DIR}/{r}" for r in kustomization["resources"]] == [CLUSTER_YAML, CREDENTIALS]
+    assert CREDENTIALS in rendered.files
+    for path in (TASKFILE, CLUSTER_YAML):
+        assert token_secret.encode() not in rendered.files[path]
+    (config / "Taskfile.yaml").write_bytes(rendered.files[TASKFILE])
+    (config / CAPI_DIR).mkdir(parents=True)
+    (config / CLUSTER_YAML).write_bytes(rendered.files[CLUSTER_YAML])
+    (config / "management.kubeconfig").write_text("", encoding="utf-8")
+    bin_dir, log = tmp_path / "bin", tmp_path / "kubectl.log"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done >> {shlex.quote(str(log))}\n',
+        encoding="utf-8",
+    )
+    (bin_dir / "kubectl").chmod(0o755)
+    (bin_dir / "sops").symlink_to(sops)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [task, "capi:apply"], cwd=config, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    args = log.read_text(encoding="utf-8").splitlines()
+    assert f"--from-literal=token={token_id}" in args
+    assert f"--from-literal=secret={token_secret}" in args
+    assert f"--from-literal=url={cluster['proxmox_endpoint']}" in args
+    assert f"--filename={config / CLUSTER_YAML}" in args
