@@ -435,7 +435,20 @@ def seal(
     plaintext with secret values masked, which differs from the file on disk (drift).
     """
     result = Sealed(dict(files))
-    config: Path | None = None
+    found: list[Path | None] = []
+
+    def sops_config() -> Path | None:
+        if not found:
+            found.append(find_config(config_dir))
+        return found[0]
+
+    def current_recipients(document: Any, target: Path) -> bool:
+        config = sops_config()
+        if config is None:
+            return True  # nothing to compare with; encrypting would fail with a clear error
+        wanted = rule_recipients(config, _rule_name(target, config))
+        return wanted is None or frozenset(_recipients(document)) == wanted
+
     for path, plain in files.items():
         if not is_sops_output(path):
             continue
@@ -453,6 +466,10 @@ def seal(
         else:
             existing_doc = None
 
+        if existing_doc is not None and not current_recipients(existing_doc, target):
+            # .sops.yaml names other keys now (a teammate added, a key rotated): the file
+            # must be encrypted for them even though its plaintext is unchanged.
+            existing_doc = None
         if check and not key_available:
             if existing is not None and existing_doc is not None:
                 regex = _encrypted_regex(existing_doc)
@@ -490,17 +507,46 @@ def seal(
         if check:
             result.files[path] = _redacted(plain, secrets)
             continue
+        config = sops_config()
         if config is None:
-            config = find_config(config_dir)
-            if config is None:
-                raise UsageError(
-                    f"no {SOPS_CONFIG} in {display_name(config_dir)} or its parents, so sops "
-                    f"cannot encrypt {path}: run `clustergen init` or add a creation rule"
-                )
+            raise UsageError(
+                f"no {SOPS_CONFIG} in {display_name(config_dir)} or its parents, so sops "
+                f"cannot encrypt {path}: run `clustergen init` or add a creation rule"
+            )
         result.files[path] = encrypt(
             plain, _rule_name(target, config), config=config, cwd=config.parent
         )
     return result
+
+
+def rule_recipients(config: Path, name: str) -> frozenset[str] | None:
+    """The age recipients of the first creation rule that matches name (sops' order);
+    None when that cannot be told (unreadable config, other key types, no match)."""
+    try:
+        data = _plain_yaml(config.read_bytes())
+    except Exception:  # an unreadable .sops.yaml is reported by sops when it encrypts
+        return None
+    rules = data.get("creation_rules") if isinstance(data, dict) else None
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, dict):
+            continue
+        pattern = rule.get("path_regex")
+        try:
+            if pattern is not None and not re.search(str(pattern), name):
+                continue
+        except re.error:
+            return None
+        if rule.get("key_groups") or any(rule.get(k) for k in _OTHER_KEY_TYPES):
+            return None
+        age = rule.get("age")
+        entries = age.split(",") if isinstance(age, str) else age
+        if not isinstance(entries, list):
+            return None
+        return frozenset(str(e).strip() for e in entries if str(e).strip())
+    return None
+
+
+_OTHER_KEY_TYPES = ("pgp", "kms", "gcp_kms", "azure_keyvault", "hc_vault_transit_uri")
 
 
 def _rule_name(target: Path, config: Path) -> str:

@@ -584,3 +584,32 @@ def test_output_root_elsewhere_keeps_ciphertext_and_dry_run_shows_no_secret(
     assert CREDENTIALS_OUTPUT in shown.out
     assert all(v not in shown.out + shown.err for v in (*values.values(), *new.values()))
     assert (out / CREDENTIALS_OUTPUT).read_bytes() == first
+
+
+def test_new_recipient_in_sops_config_re_encrypts_unchanged_plaintext(
+    capi_config: tuple[Path, dict[str, str]], keys: Keys, tmp_path: Path
+) -> None:
+    config, values = capi_config
+    assert _render(config) == 0
+    first = (config / CREDENTIALS_OUTPUT).read_bytes()
+
+    teammate_secret, teammate = _identity()
+    rules = (config / secrets.SOPS_CONFIG).read_text()
+    (config / secrets.SOPS_CONFIG).write_text(
+        rules.replace(f"age: {keys.recipient}", f"age: {keys.recipient},{teammate}")
+    )
+    assert secrets.rule_recipients(config / secrets.SOPS_CONFIG, CREDENTIALS_OUTPUT) == {
+        keys.recipient,
+        teammate,
+    }
+    assert render_tree(config, check=True).files[CREDENTIALS_OUTPUT] != first
+    assert _render(config) == 0
+    second = (config / CREDENTIALS_OUTPUT).read_bytes()
+    assert second != first
+    assert render_tree(config).files[CREDENTIALS_OUTPUT] == second
+
+    teammate_key = tmp_path / "teammate.key"
+    teammate_key.write_text(teammate_secret + "\n")
+    keys.use(teammate_key)
+    decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
+    assert decrypted["stringData"]["secret"] == values["proxmox_api_token_secret"]
