@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--force", action="store_true", help="overwrite generated files edited by hand"
             )
+            cmd.add_argument(
+                "--exit-code",
+                action="store_true",
+                help="exit 1 when a file was created, updated or removed (for pre-commit)",
+            )
         if name == "init":
             cmd.add_argument("--example", default="minimal", help="example to start from")
     return parser
@@ -69,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt=args.format,
         dry_run=getattr(args, "dry_run", False),
         force=getattr(args, "force", False),
+        exit_code=getattr(args, "exit_code", False),
         example=getattr(args, "example", "minimal"),
     )
     from generator.output import emit_diagnostics, error

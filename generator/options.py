@@ -13,6 +13,7 @@ class Options:
     fmt: str = "text"
     dry_run: bool = False
     force: bool = False
+    exit_code: bool = False  # render: exit 1 when it changed something
     example: str = "minimal"
 
     @property

@@ -224,3 +224,8 @@ def test_output_root_option(cfg: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert not (cfg / ".taskfiles").exists()
     assert run(capsys, "-C", str(cfg), "check", "-o", str(out_dir))[0] == 0
     assert run(capsys, "-C", str(cfg), "check")[0] == 1
+
+
+def test_exit_code_flag_reports_changes(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "-C", str(cfg), "render", "--exit-code")[0] == 1
+    assert run(capsys, "-C", str(cfg), "render", "--exit-code")[0] == 0

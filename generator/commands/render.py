@@ -29,7 +29,7 @@ def run(options: Options) -> int:
     for change in plan.changes:
         info(options.fmt, f"{VERBS[change.action]} {change.path}")
     info(options.fmt, _summary(plan, dry_run=False))
-    return 0
+    return 1 if options.exit_code and plan.changes else 0
 
 
 def _summary(plan: sync.Plan, *, dry_run: bool) -> str:
