@@ -9,6 +9,7 @@ Each checker is shown to fail on a document broken in the way it guards against.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import ipaddress
 import json
@@ -47,9 +48,15 @@ Docs = list[Doc]
 # --- helpers -------------------------------------------------------------------------------
 
 
-def load_docs(data: bytes) -> Docs:
+@functools.cache
+def _parse(data: bytes) -> Docs:
     yaml = YAML(typ="safe", pure=True)
     return [d for d in yaml.load_all(io.StringIO(data.decode("utf-8"))) if d is not None]
+
+
+def load_docs(data: bytes) -> Docs:
+    """The YAML documents of data; parsed once per content, a fresh copy per caller."""
+    return copy.deepcopy(_parse(data))
 
 
 def plain(value: Any) -> Any:
@@ -219,8 +226,37 @@ def check_machine_deployment(doc: Doc, cluster_name: str) -> list[str]:
     return problems
 
 
+def _surge(strategy: Mapping[str, Any] | None, default: int) -> int:
+    rolling = (strategy or {}).get("rollingUpdate") or {}
+    return int(rolling.get("maxSurge", default))
+
+
+def check_pool_capacity(docs: Docs) -> list[str]:
+    """Every machine, plus every machine a rollout adds before deleting one, needs an address
+    of the ProxmoxCluster's pool. A control plane below 3 replicas must surge (deleting first
+    would lose etcd quorum): that one documented spare address is not counted here."""
+    pool = sum(
+        len(ipv4_set((d["spec"].get("ipv4Config") or {}).get("addresses", [])))
+        for d in of_kind(docs, "ProxmoxCluster")
+    )
+    needed, problems = 0, []
+    for doc in of_kind(docs, "TalosControlPlane"):
+        spec = doc["spec"]
+        surge = _surge(spec.get("rolloutStrategy"), 1)  # CACPPT's default
+        needed += spec.get("replicas", 1) + (surge if spec.get("replicas", 1) >= 3 else 0)
+        if surge == 0 and spec.get("replicas", 1) < 3:
+            problems.append("TalosControlPlane: maxSurge 0 below 3 replicas loses etcd quorum")
+    for doc in of_kind(docs, "MachineDeployment"):
+        spec = doc["spec"]
+        needed += spec.get("replicas", 1) + _surge(spec.get("strategy"), 1)  # CAPI's default
+    if needed > pool:
+        problems.append(f"IP pool: {pool} addresses, machines and rollouts need {needed}")
+    return problems
+
+
 def violations(docs: Docs, context: Mapping[str, Any]) -> list[str]:
     problems = check_names(docs, context["capi_namespace"]) + check_references(docs)
+    problems += check_pool_capacity(docs)
     for doc in of_kind(docs, "ProxmoxCluster"):
         problems += check_proxmox_cluster(doc)
     for doc in of_kind(docs, "ProxmoxMachineTemplate"):
@@ -471,8 +507,8 @@ def test_renders_are_byte_identical_and_names_stable(
 def test_controllers_largest_override_wins(example_copy: Callable[[str], Path]) -> None:
     cluster, nodes = read_inputs(example_copy("multi-host"))
     controllers = [x for x in nodes["nodes"] if x["controller"]]
-    controllers[0].update(cores=12, disk_size=300, tags=["edge"])
-    controllers[1].update(memory=40960, sockets=2)
+    controllers[0].update(cores=12, disk_size=300, tags=["edge"], disk="/dev/vdb")
+    controllers[1].update(memory=40960, sockets=2, disk="/dev/vdb")
     context, files = render_context(capi_only(cluster), nodes)
     (template,) = [
         d
@@ -486,6 +522,33 @@ def test_controllers_largest_override_wins(example_copy: Callable[[str], Path]) 
     assert spec["memoryMiB"] == max(n["memory"] for n in cps) == 40960
     assert spec["disks"]["bootVolume"]["sizeGb"] == max(n["disk_size"] for n in cps) == 300
     assert "edge" in spec["tags"]
+    # One install disk for all controllers: the one most of them use.
+    (control_plane,) = of_kind(load_docs(files[CLUSTER_YAML]), "TalosControlPlane")
+    assert _patches(control_plane)["/machine/install/disk"] == "/dev/vdb"
+
+
+@pytest.mark.parametrize("controllers", [1, 2, 3, 5])
+def test_control_plane_rollout_keeps_quorum(
+    controllers: int, example_copy: Callable[[str], Path]
+) -> None:
+    cluster, nodes = read_inputs(example_copy("minimal"))
+    first = nodes["nodes"][0]
+    nodes["nodes"] = [
+        {
+            **first,
+            "name": f"cp-{i}",
+            "address": f"192.168.22.{10 + i}",
+            "mac_addr": f"bc:24:11:00:01:{10 + i:02x}",
+        }
+        for i in range(controllers)
+    ]
+    _, files = render_context(capi_only(cluster), nodes)
+    docs = load_docs(files[CLUSTER_YAML])
+    (control_plane,) = of_kind(docs, "TalosControlPlane")
+    surge = _surge(control_plane["spec"]["rolloutStrategy"], 1)
+    # Replace-first whenever quorum survives it; otherwise surge (needs a spare address).
+    assert surge == (0 if controllers >= 3 else 1)
+    assert check_pool_capacity(docs) == []
 
 
 def _deployments(files: dict[str, bytes]) -> dict[str, Doc]:
@@ -657,6 +720,14 @@ BROKEN: dict[str, tuple[Callable[[Docs], None], str]] = {
     "selector mismatch": (
         lambda d: _first(d, "MachineDeployment")["spec"]["template"]["metadata"]["labels"].clear(),
         "selector does not match",
+    ),
+    "worker surge without spare address": (
+        lambda d: _first(d, "MachineDeployment")["spec"].pop("strategy"),
+        "IP pool",
+    ),
+    "control plane surge without spare address": (
+        lambda d: _first(d, "TalosControlPlane")["spec"].pop("rolloutStrategy"),
+        "IP pool",
     ),
     "md of other cluster": (
         lambda d: _first(d, "MachineDeployment")["spec"].update(clusterName="other"),

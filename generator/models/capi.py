@@ -34,6 +34,8 @@ BOOT_DISK = "scsi0"
 NIC_MODEL = "virtio"
 # CAPMOX: memoryMiB must be a multiple of 8.
 MEMORY_STEP_MIB = 8
+# Fewest controllers that keep etcd quorum while one of them is being replaced.
+SAFE_SCALE_IN_REPLICAS = 3
 # Kubernetes object names here are also label values (cluster.x-k8s.io/deployment-name).
 MAX_NAME = 63
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
@@ -176,11 +178,20 @@ def _control_plane(base: Mapping[str, Any], cluster: str) -> dict[str, Any]:
     return {
         "name": name,
         "replicas": len(nodes),
+        "max_surge": _control_plane_surge(len(nodes)),
         "nodes": [n["name"] for n in nodes],
         "machine": machine,
         "machine_template": template_name(name, machine),
         "config_patches": patches,
     }
+
+
+def _control_plane_surge(replicas: int) -> int:
+    """The IP pool holds exactly the planned addresses, so a machine created before the old
+    one is deleted waits for an address forever. From 3 controllers up, replacing one at a
+    time keeps etcd quorum; below that deleting first would lose it, so those surge (and a
+    rollout needs one spare address, see the README)."""
+    return 0 if replicas >= SAFE_SCALE_IN_REPLICAS else 1
 
 
 def _shape(node: Mapping[str, Any]) -> dict[str, Any]:
