@@ -19,6 +19,7 @@ from generator.errors import Diagnostic, InputError
 MAX_VALUES = 200_000
 MAX_BYTES = 2 * 1024 * 1024
 MAX_CHARS = 2 * MAX_BYTES
+MAX_DEPTH = 64
 
 PathPart = str | int
 
@@ -110,7 +111,8 @@ def _tab_indentation(text: str, shown: str) -> list[Diagnostic]:
     problems = []
     for number, line in enumerate(text.splitlines(), start=1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
-        if "\t" in indent and line.strip() and not line.lstrip(" \t").startswith("#"):
+        # ruamel rejects a tab before a comment too, with a less helpful message.
+        if "\t" in indent and line.strip():
             col = indent.index("\t") + 1
             problems.append(
                 Diagnostic(
@@ -118,6 +120,22 @@ def _tab_indentation(text: str, shown: str) -> list[Diagnostic]:
                 )
             )
     return problems
+
+
+def _too_deep(text: str, shown: str) -> list[Diagnostic]:
+    """Flow nesting beyond MAX_DEPTH, found before the parser, whose cost grows with the square
+    of the depth. Quotes are ignored: no sane string holds that many unbalanced brackets."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for col, char in enumerate(line, start=1):
+            if char in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    message = f"nested deeper than {MAX_DEPTH} levels"
+                    return [Diagnostic(shown, number, col, "(file)", message)]
+            elif char in "]}":
+                depth = max(depth - 1, 0)
+    return []
 
 
 def _mark(mark: Any) -> tuple[int, int]:
@@ -211,9 +229,9 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
         message = f"larger than {MAX_BYTES} bytes"
         raise InputError([Diagnostic(shown, 1, 1, "(file)", message)])
     text = _decode(raw, shown)
-    tabs = _tab_indentation(text, shown)
-    if tabs:
-        raise InputError(tabs)
+    problems = _tab_indentation(text, shown) or _too_deep(text, shown)
+    if problems:
+        raise InputError(problems)
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False

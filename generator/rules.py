@@ -242,7 +242,8 @@ def vm_id_range(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
 
 def controllers(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     items = _nodes(nodes)
-    if not items:
+    # A missing or non-boolean controller is the schema's finding; counting would guess.
+    if not items or any(not isinstance(n.get("controller"), bool) for _, n in items):
         return
     count = sum(1 for _, n in items if n.get("controller") is True)
     if count == 0:
