@@ -31,8 +31,12 @@ def template_names(settings: RenderSettings) -> list[str]:
     for path in sorted(root.glob("**/*")):
         if not path.is_file() or any(path.match(p) for p in settings.exclude_patterns):
             continue
-        if any(PurePath(parent.name).match(p) for parent in path.relative_to(root).parents
-               for p in settings.exclude_patterns if parent.name):
+        if any(
+            PurePath(parent.name).match(p)
+            for parent in path.relative_to(root).parents
+            for p in settings.exclude_patterns
+            if parent.name
+        ):
             continue
         names.append(path.relative_to(root).as_posix())
     return names

@@ -74,12 +74,11 @@ def _read_manifest(root: Path) -> tuple[dict[str, str], dict[str, str]]:
         return {}, {}
     if not isinstance(raw, dict):
         return {}, {}
-    files = raw.get("files", {})
-    pending = raw.get("pending", {})
-    clean = lambda d: (  # noqa: E731
-        {str(k): str(v) for k, v in d.items()} if isinstance(d, dict) else {}
-    )
-    return clean(files), clean(pending)
+    return _str_map(raw.get("files")), _str_map(raw.get("pending"))
+
+
+def _str_map(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _manifest_bytes(files: Mapping[str, str], pending: Mapping[str, str] | None = None) -> bytes:
@@ -113,7 +112,11 @@ def _scan_generated(root: Path, managed_dirs: tuple[str, ...]) -> set[str]:
         if not base.is_dir():
             continue
         for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith(TMP_PREFIX):
+            relative = path.relative_to(base).parts
+            # Hidden entries (.terraform/ provider caches, our temp files) are never outputs.
+            if any(part.startswith(".") for part in relative):
+                continue
+            if path.is_file():
                 with path.open("rb") as fh:
                     if _looks_generated(fh.read(512)):
                         found.add(path.relative_to(root).as_posix())

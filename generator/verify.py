@@ -25,9 +25,7 @@ def _parse_yaml(text: str) -> None:
 
     yaml = YAML(typ="safe", pure=True)
     # Ansible vars mark user strings !unsafe (filters.ansible); any other tag is an error.
-    yaml.constructor.add_constructor(
-        "!unsafe", lambda loader, node: loader.construct_scalar(node)
-    )
+    yaml.constructor.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
     for _ in yaml.load_all(io.StringIO(text)):
         pass
 

@@ -172,7 +172,9 @@ def test_yaml_collections_parse_back() -> None:
 
 def test_ansible_filter_values_load_back() -> None:
     for value in HOSTILE:
-        assert pyyaml.safe_load(f"key: {ansible(value)}\n".replace("!unsafe ", "")) == {"key": value}
+        assert pyyaml.safe_load(f"key: {ansible(value)}\n".replace("!unsafe ", "")) == {
+            "key": value
+        }
 
 
 def _ansible_debug(tmp_path: Path, vars_text: str) -> str:
@@ -194,7 +196,11 @@ def _ansible_debug(tmp_path: Path, vars_text: str) -> str:
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
     }
     result = subprocess.run(
-        [str(binary), str(playbook)], capture_output=True, text=True, env=env, timeout=120,
+        [str(binary), str(playbook)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import EXAMPLES, EXAMPLES_DIR
 from generator import resources
 from generator.pipeline import render_tree
-
-from conftest import EXAMPLES, EXAMPLES_DIR
 
 MAKEJINJA = Path(sys.executable).with_name("makejinja")
 
@@ -26,9 +25,7 @@ def makejinja_tree(config: Path, work: Path) -> dict[str, bytes]:
     (work / "templates").symlink_to(resources.templates_dir())
     for name in ("cluster.yaml", "nodes.yaml"):
         shutil.copy(config / name, work / name)
-    result = subprocess.run(
-        [str(MAKEJINJA)], cwd=work, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([str(MAKEJINJA)], cwd=work, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = work / "out"
     return {

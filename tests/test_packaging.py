@@ -22,9 +22,21 @@ pytestmark = pytest.mark.skipif(
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (built,) = out.glob("clustergen-*.whl")
     return built
@@ -40,7 +52,9 @@ def test_wheel_contains_data_files(wheel: Path) -> None:
         "generator/_data/examples/homelab/cluster.yaml",
     }
     assert expected <= names
-    templates = {p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()}
+    templates = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*") if p.is_file()
+    }
     assert {f"generator/_data/{t}" for t in templates} <= names
 
 
@@ -52,13 +66,21 @@ def test_installed_wheel_renders_like_the_source_tree(wheel: Path, tmp_path: Pat
     env = {**os.environ, "PYTHONPATH": str(site)}
     probe = subprocess.run(
         [sys.executable, "-c", "import generator.resources as r; print(r.root())"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.strip() == str(site / "generator" / "_data")
     for target, environment in ((out_wheel, env), (out_source, None)):
         subprocess.run(
             [sys.executable, "-m", "generator", "-C", str(config), "render", "-o", str(target)],
-            env=environment, cwd=tmp_path, capture_output=True, check=True, timeout=120,
+            env=environment,
+            cwd=tmp_path,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
     listing = lambda root: {  # noqa: E731
         p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()

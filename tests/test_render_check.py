@@ -44,7 +44,9 @@ def cfg(example_copy: Callable[[str], Path]) -> Path:
     return example_copy("multi-host")
 
 
-def test_render_then_render_again_writes_nothing(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_then_render_again_writes_nothing(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "-C", str(cfg), "render")
     assert code == 0
     assert re.search(r"clustergen: \d+ created, 0 updated, 0 removed, 0 unchanged", out)
@@ -76,16 +78,30 @@ def test_same_bytes_from_another_directory_and_another_day(
     )
     env = {**os.environ, "TZ": "Pacific/Kiritimati", "LC_ALL": "C", "PYTHONHASHSEED": "123"}
     result = subprocess.run(
-        [sys.executable, "-c", shifted_clock, "-C", os.path.relpath(cfg, elsewhere), "render",
-         "-o", str(other)],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            shifted_clock,
+            "-C",
+            os.path.relpath(cfg, elsewhere),
+            "render",
+            "-o",
+            str(other),
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     ours = {k: v for k, v in tree(cfg).items() if k not in ("cluster.yaml", "nodes.yaml")}
     assert tree(other) == ours
 
 
-def test_check_in_sync_then_every_kind_of_drift(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_in_sync_then_every_kind_of_drift(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(capsys, "-C", str(cfg), "render")[0] == 0
     code, out, _ = run(capsys, "-C", str(cfg), "check")
     assert code == 0 and out.startswith("clustergen: in sync")
@@ -105,8 +121,7 @@ def test_check_in_sync_then_every_kind_of_drift(cfg: Path, capsys: pytest.Captur
     assert "1 missing" in err
     taskfile.write_bytes(original)
 
-    stale = cfg / "infrastructure" / "stale.yaml"
-    stale.parent.mkdir(exist_ok=True)
+    stale = cfg / "infrastructure" / "tofu" / "stale.tf"
     stale.write_bytes(original)  # a generated file that no template produces
     code, out, err = run(capsys, "-C", str(cfg), "check")
     assert code == 1 and "+++ /dev/null" in out and "1 stale" in err
@@ -134,7 +149,7 @@ def test_removing_a_node_or_provisioner_removes_only_what_it_produced(
     mine.write_text("my notes\n")
     own_tf = cfg / "infrastructure" / "tofu" / "extra.tf"
     own_tf.parent.mkdir(parents=True, exist_ok=True)
-    own_tf.write_text('# my own resources\nlocals {\n  x = 1\n}\n')
+    own_tf.write_text("# my own resources\nlocals {\n  x = 1\n}\n")
     before = set(tree(cfg))
 
     nodes = cfg / "nodes.yaml"
@@ -147,7 +162,9 @@ def test_removing_a_node_or_provisioner_removes_only_what_it_produced(
     assert not any(line.startswith("removed ") for line in out.splitlines())
     # No output belongs to one node only, so every file survives; the node is gone from them.
     assert set(tree(cfg)) == before
-    assert not any(b"prod-worker-0" in (cfg / p).read_bytes() for p in tree(cfg) if p != "nodes.yaml")
+    assert not any(
+        b"prod-worker-0" in (cfg / p).read_bytes() for p in tree(cfg) if p != "nodes.yaml"
+    )
 
     cluster = cfg / "cluster.yaml"
     cluster.write_text(cluster.read_text().replace("  - ansible\n", ""))
@@ -161,16 +178,22 @@ def test_removing_a_node_or_provisioner_removes_only_what_it_produced(
     assert run(capsys, "-C", str(cfg), "check")[0] == 0
 
 
-def test_invalid_input_leaves_the_tree_untouched(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_input_leaves_the_tree_untouched(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(capsys, "-C", str(cfg), "render")[0] == 0
     before = tree(cfg)
     stamps = mtimes(cfg)
     cluster = cfg / "cluster.yaml"
-    cluster.write_text(cluster.read_text().replace("node_cidr: 10.20.0.0/22", "node_cidr: 10.20.0.5/22"))
+    cluster.write_text(
+        cluster.read_text().replace("node_cidr: 10.20.0.0/22", "node_cidr: 10.20.0.5/22")
+    )
     after_edit = tree(cfg)
     code, _, err = run(capsys, "-C", str(cfg), "render")
     assert code == 1
-    assert re.search(r"cluster\.yaml:\d+:\d+: error: node_cidr: 10\.20\.0\.5/22 has host bits set", err)
+    assert re.search(
+        r"cluster\.yaml:\d+:\d+: error: node_cidr: 10\.20\.0\.5/22 has host bits set", err
+    )
     assert "nothing was written" in err
     assert tree(cfg) == after_edit and set(after_edit) == set(before)
     assert {k: v for k, v in mtimes(cfg).items() if not k.endswith("cluster.yaml")} == {
@@ -178,7 +201,9 @@ def test_invalid_input_leaves_the_tree_untouched(cfg: Path, capsys: pytest.Captu
     }
 
 
-def test_dry_run_prints_diff_and_writes_nothing(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_diff_and_writes_nothing(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "-C", str(cfg), "render", "--dry-run")
     assert code == 0
     assert "+++ b/.taskfiles/infrastructure/Taskfile.yaml" in out

@@ -127,7 +127,9 @@ def test_pending_hashes_make_an_interrupted_render_recoverable(tmp_path: Path) -
     # What apply() does first, then "crash" after one file.
     sync.write_atomic(
         tmp_path / sync.MANIFEST,
-        sync._manifest_bytes(plan.old_manifest, {c.path: sync.digest(c.new or b"") for c in plan.changes}),
+        sync._manifest_bytes(
+            plan.old_manifest, {c.path: sync.digest(c.new or b"") for c in plan.changes}
+        ),
     )
     sync.write_atomic(tmp_path / "infra/a", new["infra/a"])
     # The user now changes the inputs again: a third content, no --force needed.

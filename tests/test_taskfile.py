@@ -54,7 +54,10 @@ def test_go_task_lists_rendered_tasks(
     taskfile.write_bytes(rendered(example)[TASKFILE])
     result = subprocess.run(
         [TASK, "--taskfile", str(taskfile), "--list-all"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     enabled = load(rendered(example)[TASKFILE])["tasks"]
@@ -71,19 +74,28 @@ def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], 
     env = {"PATH": env_path, "HOME": str(tmp_path)}
     result = subprocess.run(
         [*base, "configure", f"CONFIG_DIR={config}", f"OUT={out}"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid: 5 node(s)" in result.stdout
     assert (out / TASKFILE).is_file()
     result = subprocess.run(
         [*base, "check", f"CONFIG_DIR={config}", f"OUT={out}"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (out / TASKFILE).write_text("# drift\n")
     result = subprocess.run(
         [*base, "check", f"CONFIG_DIR={config}", f"OUT={out}"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode != 0

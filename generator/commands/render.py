@@ -36,7 +36,5 @@ def _summary(plan: sync.Plan, *, dry_run: bool) -> str:
     if not plan.changes:
         return f"clustergen: up to date ({len(plan.unchanged)} files)"
     would = "would be " if dry_run else ""
-    return (
-        f"clustergen: {plan.count('create')} {would}created, {plan.count('update')} {would}updated, "
-        f"{plan.count('remove')} {would}removed, {len(plan.unchanged)} unchanged"
-    )
+    counts = ", ".join(f"{plan.count(action)} {would}{verb}" for action, verb in VERBS.items())
+    return f"clustergen: {counts}, {len(plan.unchanged)} unchanged"
