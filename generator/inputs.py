@@ -7,7 +7,7 @@ from pathlib import Path
 
 from generator.errors import Diagnostic, InputError, UsageError
 from generator.load import Document, display_name, load_yaml
-from generator.validate import has_errors, validate
+from generator.validate import check_schema, has_errors, validate
 
 CLUSTER_FILE = "cluster.yaml"
 NODES_FILE = "nodes.yaml"
@@ -31,16 +31,19 @@ def read(config_dir: Path) -> Inputs:
     """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error."""
     if not config_dir.is_dir():
         raise UsageError(f"config directory {display_name(config_dir)} does not exist")
-    docs: list[Document] = []
+    docs: dict[str, Document] = {}
     problems: list[Diagnostic] = []
     for name in (CLUSTER_FILE, NODES_FILE):
         try:
-            docs.append(load_yaml(config_dir / name))
+            docs[name] = load_yaml(config_dir / name)
         except InputError as exc:
             problems += exc.diagnostics
     if problems:
+        # Still check the file that did load, so one run reports everything it can.
+        for name, doc in docs.items():
+            problems += check_schema(doc, "cluster" if name == CLUSTER_FILE else "nodes")
         raise InputError(problems)
-    cluster, nodes = docs
+    cluster, nodes = docs[CLUSTER_FILE], docs[NODES_FILE]
     found = validate(cluster, nodes)
     if has_errors(found):
         raise InputError(found)

@@ -68,7 +68,8 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
-def _schema_diagnostics(doc: Document, schema_name: str) -> list[Diagnostic]:
+def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
+    """The JSON Schema findings of one document (schema_name: cluster or nodes)."""
     if not isinstance(doc.data, dict):
         # Every other check would only repeat this one.
         example = "cluster_name: home" if schema_name == "cluster" else "nodes:"
@@ -153,7 +154,7 @@ def _required_hint(schema: dict[str, Any], key: str) -> str:
 
 def validate(cluster: Document, nodes: Document) -> list[Diagnostic]:
     """All problems (errors and warnings) of the two inputs, sorted by file and line."""
-    found = _schema_diagnostics(cluster, "cluster") + _schema_diagnostics(nodes, "nodes")
+    found = check_schema(cluster, "cluster") + check_schema(nodes, "nodes")
     if isinstance(cluster.data, dict) and isinstance(nodes.data, dict):
         found += rules.check(cluster, nodes)
     # Two routes to the same finding (schema and a rule) are reported once.
