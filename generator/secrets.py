@@ -6,8 +6,9 @@ Output side: every secret value is looked for in the plaintext outputs (leak gua
 `*.sops.*` outputs are encrypted; an output whose existing file decrypts to the same plaintext
 keeps its existing ciphertext byte for byte, so a no-op render changes nothing.
 
-No function here prints or logs a secret value, and no error message carries one: sops'
-own stderr is mapped to fixed messages instead of being passed through.
+No function here prints or logs a secret value, and no error message carries one: the
+known sops failures become fixed messages; of an unknown one only sops' first line is shown
+(it names files and keys, never decrypted values).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _decrypt_error(code: int, stderr: str, shown: str, encrypted: Any) -> UsageE
                     1,
                     1,
                     "(file)",
-                    "sops integrity check failed (MAC mismatch): the file was changed without sops",
+                    "sops integrity check failed: the file was changed without sops",
                     "edit it with `sops <file>`, or restore it from git",
                 )
             ]
