@@ -1,10 +1,66 @@
-"""Derived values for the ansible templates, available as context["ansible"]."""
+"""Derived values for the ansible templates, available as context["ansible"].
+
+Everything community.proxmox.proxmox_kvm takes as a composed string (net0, ipconfig0) is built
+here, once, so the vars file and the playbooks only pass values through.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+# The Packer template's boot disk; clones keep it, the playbook grows it to disk_size.
+BOOT_DISK = "scsi0"
+# The Talos API (apid) answers here once the node booted into maintenance mode.
+TALOS_API_PORT = 50000
+
+
+def net0(base: Mapping[str, Any], node: Mapping[str, Any]) -> str:
+    """The Proxmox net0 property string: model=MAC first, then options in the key order
+    Proxmox prints them, so the string reads like the VM config it produces."""
+    parts = [f"virtio={node['mac_addr']}", f"bridge={base['proxmox_bridge']}"]
+    parts.append(f"mtu={base['node_mtu']}")
+    if base.get("node_vlan_tag") is not None:
+        parts.append(f"tag={base['node_vlan_tag']}")
+    return ",".join(parts)
+
+
+def ipconfig0(base: Mapping[str, Any], node: Mapping[str, Any]) -> str:
+    return f"ip={node['address']}/{base['node_prefix']},gw={base['node_default_gateway']}"
+
+
+def vm(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "vmid": node["vm_id"],
+        "name": node["name"],
+        "node": node["proxmox_node"],
+        "role": node["role"],
+        "address": node["address"],
+        "cores": node["cores"],
+        "sockets": node["sockets"],
+        "memory": node["memory"],
+        "cpu": node["cpu_type"],
+        "boot_disk": BOOT_DISK,
+        # proxmox_disk compares this string with the size in the VM config ("64G").
+        "disk_size": f"{node['disk_size']}G",
+        "net0": net0(base, node),
+        "ipconfig0": ipconfig0(base, node),
+        "nameservers": list(base["node_dns_servers"]),
+        "tags": list(node["tags"]),
+    }
+
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
-    return {}
+    vms = [vm(base, n) for n in base["nodes"]]
+    names = ", ".join(v["name"] for v in vms)
+    return {
+        "vms": vms,
+        "api_host": base["proxmox_host"],
+        "api_port": base["proxmox_port"],
+        "validate_certs": not base["proxmox_insecure"],
+        "talos_api_port": TALOS_API_PORT,
+        "destroy_prompt": (
+            f"Destroy the {len(vms)} VMs of cluster {base['cluster_name']} ({names}) "
+            f"on {base['proxmox_endpoint']}?"
+        ),
+    }
