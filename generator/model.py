@@ -70,6 +70,9 @@ def build(
         secureboot=cluster["talos_secureboot"],
     )
     endpoint = urlsplit(cluster["proxmox_endpoint"])
+    port = endpoint.port or 8006
+    # An IPv6 literal needs its brackets back inside a URL.
+    host_in_url = f"[{endpoint.hostname}]" if ":" in str(endpoint.hostname) else endpoint.hostname
     # Canonical order, so reordering the list in cluster.yaml changes no output.
     provisioners = [p for p in ALL_PROVISIONERS if p in cluster["provisioners"]]
     context: dict[str, Any] = {
@@ -83,10 +86,10 @@ def build(
         "node_prefix": network.prefixlen,
         "node_netmask": str(network.netmask),
         "proxmox_nodes": sorted({n["proxmox_node"] for n in nodes}),
-        "proxmox_endpoint": f"https://{endpoint.hostname}:{endpoint.port or 8006}",
+        "proxmox_endpoint": f"https://{host_in_url}:{port}",
         "proxmox_host": endpoint.hostname,
-        "proxmox_port": endpoint.port or 8006,
-        "proxmox_api_url": f"https://{endpoint.hostname}:{endpoint.port or 8006}/api2/json",
+        "proxmox_port": port,
+        "proxmox_api_url": f"https://{host_in_url}:{port}/api2/json",
         "schematic": {
             "yaml": image.yaml,
             "id": image.id,

@@ -311,7 +311,8 @@ def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     except ValueError:
         yield cluster.diag(["proxmox_endpoint"], f"{value!r} is not a valid URL")
         return
-    base = f"https://{parts.hostname or 'pve.example'}:{port or 8006}"
+    host = parts.hostname or "pve.example"
+    base = f"https://{f'[{host}]' if ':' in host else host}:{port or 8006}"
     if parts.scheme != "https":
         yield cluster.diag(
             ["proxmox_endpoint"], f"{value!r} must use https", f"did you mean {base}?"

@@ -159,6 +159,14 @@ def test_endpoint_without_port_gets_8006() -> None:
     assert context["proxmox_endpoint"] == "https://pve.example:8006"
 
 
+def test_ipv6_endpoint_keeps_its_brackets() -> None:
+    cluster, nodes = _read("minimal")
+    context = model.build({**cluster, "proxmox_endpoint": "https://[fd00::5]:8006"}, nodes)
+    assert context["proxmox_endpoint"] == "https://[fd00::5]:8006"
+    assert context["proxmox_api_url"] == "https://[fd00::5]:8006/api2/json"
+    assert context["proxmox_host"] == "fd00::5"
+
+
 def test_schematic_matches_the_schematic_module(all_keys: Mapping[str, Any]) -> None:
     expected = schematic.build(
         extensions=["siderolabs/qemu-guest-agent", "siderolabs/iscsi-tools"],
