@@ -66,7 +66,12 @@ def cluster_dir(double: ProxmoxDouble, example_copy: Callable[[str], Path], tmp_
 
 
 def playbook(
-    ansible_dir: Path, names: str | list[str], double: ProxmoxDouble, home: Path, *extra: str
+    ansible_dir: Path,
+    names: str | list[str],
+    double: ProxmoxDouble,
+    home: Path,
+    *extra: str,
+    succeed: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     env = ansible_env(
         home,
@@ -92,7 +97,7 @@ def playbook(
         timeout=RUN_TIMEOUT,
         check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert (done.returncode == 0) is succeed, done.stdout + done.stderr
     return done
 
 
@@ -185,3 +190,11 @@ def test_provision_is_idempotent_and_destroy_removes_only_this_cluster(
     assert double.vms[300].status == "running"
     assert f"VM {reused} is someone-reused-this-id, not {wanted[reused]['name']}" in destroy.stdout
     assert double.rejected == []
+
+    # Provisioning now refuses before it changes anything: that VM ID is not this cluster's.
+    double.calls.clear()
+    refused = playbook(
+        cluster_dir, "provision-vms", double, home, "-e", "talos_wait=false", succeed=False
+    )
+    assert double.writes() == []
+    assert f"VM {reused} should be {wanted[reused]['name']} on" in refused.stdout
