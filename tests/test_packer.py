@@ -159,6 +159,7 @@ def test_template_takes_name_and_vmid_from_the_inputs(example: str, rendered: Re
     assert values["talos_template_vmid"] == model["talos_template_vmid"]
     assert values["proxmox_url"] == model["proxmox_endpoint"] + "/api2/json"
     assert values["bootstrap_iso"] == "archlinux-x86_64.iso"
+    assert 'default     = "archlinux-x86_64.iso"' in text(files, "talos.pkr.hcl")
     assert set(values["template_tags"].split(";")) == {"talos", "template", model["cluster_name"]}
 
 

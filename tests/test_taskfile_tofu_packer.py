@@ -234,7 +234,7 @@ def test_tasks_get_the_token_from_sops_exec_env(example_copy: Callable[[str], Pa
 
     result = project.run("infrastructure:provision")
     assert result.returncode == 0, result.stderr
-    result = project.run("infrastructure:packer:build")
+    result = project.run("infrastructure:packer:build", "--", "-var", "bootstrap_iso=x.iso")
     assert result.returncode == 0, result.stderr
 
     assert not (config / "infrastructure/tofu/tfplan").exists()  # applied plans are removed
@@ -253,7 +253,14 @@ def test_tasks_get_the_token_from_sops_exec_env(example_copy: Callable[[str], Pa
         (["tofu", "apply", "tfplan"], "infrastructure/tofu", tofu_env),
         (["packer", "init", "."], "infrastructure/packer", {}),
         (
-            ["packer", "build", "-var-file=variables.pkrvars.hcl", "."],
+            [
+                "packer",
+                "build",
+                "-var-file=variables.pkrvars.hcl",
+                "-var",
+                "bootstrap_iso=x.iso",
+                ".",
+            ],
             "infrastructure/packer",
             packer_env,
         ),

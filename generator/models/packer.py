@@ -28,7 +28,8 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         "proxmox_storage": base["proxmox_storage"],
         "proxmox_iso_storage": base["proxmox_iso_storage"],
         "proxmox_bridge": base["proxmox_bridge"],
-        "bootstrap_iso": BOOTSTRAP_ISO,
+        # Not an input key (yet); a model that gains one keeps this file's contract.
+        "bootstrap_iso": base.get("packer_bootstrap_iso") or BOOTSTRAP_ISO,
         "talos_version": base["talos_version"],
         "talos_schematic_id": base["schematic"]["id"],
         "talos_platform": base["talos_platform"],
