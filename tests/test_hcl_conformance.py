@@ -775,3 +775,14 @@ def test_packer_fmt_accepts_the_packer_files(
         ["packer", "fmt", "-check", str(tmp_path)], capture_output=True, env=env, check=False
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_outputs_read_only_declared_node_attributes(example: str, rendered: Rendered) -> None:
+    files = rendered(example)
+    node_type = tofu_scope(files).types["nodes"]
+    outputs = files[f"{TOFU_DIR}/outputs.tf"].decode()
+    used = set(re.findall(r"\bnode\.([A-Za-z0-9_]+)", outputs))
+    assert used and used <= set(node_type[1][1])
+    names = {labels[0] for labels, _ in labelled(parse(outputs)["output"], 1)}
+    assert {"node_names", "node_addresses", "node_vm_ids"} <= names

@@ -144,6 +144,7 @@ def test_vm_ids_and_outputs_never_use_list_positions(example: str, rendered: Ren
         assert "index(" not in code and "count" not in code
         assert not re.search(r"\[\d+\]", code), name
     assert "vm_id       = each.value.vm_id" in text(files, "nodes.tf")
+    assert RESOURCE not in text(files, "outputs.tf")  # from the inputs, not from state
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
