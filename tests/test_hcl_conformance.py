@@ -699,6 +699,7 @@ def test_pkrvars_sets_every_non_secret_variable_with_its_type(
     assert secret == {"proxmox_token_secret"}
     assert set(dict(body_items(pkrvars))) == {name[0] for name in declared} - token
     for (name,), body in declared.items():
+        assert "type" in body and isinstance(body.get("description"), str), name
         if name not in token:
             assert fits(value_type(pkrvars[name]), parse_type(body["type"])), name
 
