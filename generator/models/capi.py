@@ -11,6 +11,10 @@ MachineDeployment per distinct shape. How nodes.yaml maps onto that:
   share one MachineDeployment whose replicas are their count. The group of nodes that match
   vm_defaults.worker exactly is `<cluster>-workers`; every other group is named after what
   differs from the defaults, so its name survives adding or removing other groups.
+- placement: a template's allowedNodes are the PVE nodes its nodes name (proxmox_node); CAPMOX
+  spreads the machines over them. Addresses come from one pool of all planned addresses, in
+  no particular order; node names, MACs and VM IDs are CAPI's, not nodes.yaml's.
+- cpu_type has no CAPMOX field: the VMs keep the CPU type of the template VM.
 - Machine templates and TalosConfigTemplates are named `<owner>-<hash of their spec>`: CAPI
   treats templates as immutable (CAPMOX rejects a changed bootVolume outright), so a changed
   spec is a new template and the owner rolls its machines over to it.
