@@ -835,6 +835,14 @@ def test_long_cluster_name_keeps_names_valid(example_copy: Callable[[str], Path]
 # --- tasks -----------------------------------------------------------------------------------
 
 
+def _tool(name: str) -> str:
+    """A downstream tool on PATH or next to this Python (the venv); skip when absent."""
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).exists():
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
 def _capi_tasks(files: dict[str, bytes]) -> dict[str, Any]:
     yaml = YAML(typ="safe", pure=True)
     taskfile = yaml.load(files[TASKFILE].decode())
@@ -879,9 +887,7 @@ def test_capi_tasks(
 def test_task_list_accepts_the_taskfile(
     example_copy: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    task = shutil.which("task") or str(Path(__file__).parents[1].parent / "venv" / "bin" / "task")
-    if not Path(task).exists():
-        pytest.skip("go-task is not installed")
+    task = _tool("task")
     cluster, nodes = read_inputs(example_copy("multi-host"))
     _, files = render_context(capi_only(cluster), nodes)
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
@@ -923,13 +929,6 @@ def test_capi_tasks_snapshot(
     cluster, nodes = read_inputs(example_copy("multi-host"))
     _, files = render_context(capi_only(cluster), nodes, has_secrets_file=has_secrets_file)
     assert _capi_section(files) == snapshot
-
-
-def _tool(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
-    if not Path(found).exists():
-        pytest.skip(f"{name} is not installed")
-    return found
 
 
 def test_apply_passes_the_sops_token_to_the_secret(
