@@ -305,13 +305,20 @@ def is_sops_output(path: str) -> bool:
 
 
 def _needles(secrets: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(secret key, text to look for): each value raw and base64-encoded (Secret `data:`)."""
+    """(secret key, text to look for): each value raw, base64-encoded (a Secret's `data:`)
+    and percent-encoded (a token id in a URL: `root%40pam%21name`)."""
+    from urllib.parse import quote
+
     out = []
     for key, value in sorted(secrets.items()):
         if not value:
             continue
-        out.append((key, value))
-        out.append((key, base64.b64encode(value.encode("utf-8")).decode("ascii")))
+        forms = (
+            value,
+            base64.b64encode(value.encode("utf-8")).decode("ascii"),
+            quote(value, safe=""),
+        )
+        out += [(key, form) for form in dict.fromkeys(forms)]
     return out
 
 

@@ -324,14 +324,20 @@ def test_leak_guard_aborts_before_anything_is_written(
     assert all(v not in out.out + out.err for v in values.values())
 
 
-def test_leak_guard_finds_base64_encoded_values() -> None:
-    value = str(uuid.uuid4())
+def test_leak_guard_finds_encoded_values() -> None:
     import base64
+    from urllib.parse import quote
 
-    files = {"a.yaml": b"data:\n  secret: " + base64.b64encode(value.encode()) + b"\n"}
-    with pytest.raises(InputError):
-        secrets.guard(files, {"proxmox_api_token_secret": value})
-    secrets.guard({"x.sops.yaml": value.encode()}, {"proxmox_api_token_secret": value})
+    values = _values()
+    for key, value in values.items():
+        for form in (base64.b64encode(value.encode()).decode(), quote(value, safe="")):
+            files = {"a.yaml": f"data:\n  x: {form}\n".encode()}
+            with pytest.raises(InputError) as caught:
+                secrets.guard(files, values)
+            assert [d.line for d in caught.value.diagnostics] == [2]
+            assert key in caught.value.diagnostics[0].message
+    # *.sops.* outputs hold them by design (before they are sealed).
+    secrets.guard({"x.sops.yaml": " ".join(values.values()).encode()}, values)
 
 
 # --- errors --------------------------------------------------------------------------------
