@@ -4,6 +4,7 @@ double on 127.0.0.1 (tests/proxmox_double)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +18,15 @@ from ruamel.yaml import YAML
 
 from generator.pipeline import render_tree
 
-pytest.importorskip(
-    "proxmoxer", reason="the proxmox modules need proxmoxer: pip install -e '.[test]'"
-)
+try:
+    import proxmoxer  # noqa: F401  (the modules import it; say so before ansible does)
+except ImportError:
+    # CI must run this test: there a missing test extra is an error, not a skip.
+    if os.environ.get("CI"):
+        raise
+    pytest.skip(
+        "community.proxmox needs proxmoxer: pip install -e '.[test]'", allow_module_level=True
+    )
 
 TOKEN_ID = "clustergen@pve!ansible"
 TOKEN_SECRET = "6d4f1f2e-7a1b-4c3d-9e8f-0a1b2c3d4e5f"
@@ -179,22 +186,26 @@ def test_provision_is_idempotent_and_destroy_removes_only_this_cluster(
 
     # Destroy: exactly this cluster's VMs go, matched by VM ID and name; a VM ID that now holds
     # a VM of another name (someone reused it) stays, and so do the template and VM 300.
+    # Provision runs after it in the same call (one start-up less) and must refuse that VM ID
+    # before it changes anything, so every write of this call is destroy's.
     reused, *mine = sorted(wanted)
     double.vms[reused].name = double.vms[reused].config["name"] = "someone-reused-this-id"
     double.calls.clear()
-    destroy = playbook(cluster_dir, "destroy-vms", double, home)
+    last = playbook(
+        cluster_dir,
+        ["destroy-vms", "provision-vms"],
+        double,
+        home,
+        "-e",
+        "talos_wait=false",
+        succeed=False,
+    )
     deleted = calls(double, "DELETE", "")
     assert sorted(int(c.path.rsplit("/", 1)[1]) for c in deleted) == mine
+    assert {c.path.rsplit("/", 1)[1] for c in double.writes()} <= {"shutdown", *map(str, mine)}
     assert set(double.vms) == {9100, 300, reused}
     assert double.vms[reused].status == "running"
     assert double.vms[300].status == "running"
-    assert f"VM {reused} is someone-reused-this-id, not {wanted[reused]['name']}" in destroy.stdout
+    assert f"VM {reused} is someone-reused-this-id, not {wanted[reused]['name']}" in last.stdout
+    assert f"VM {reused} should be {wanted[reused]['name']} on" in last.stdout
     assert double.rejected == []
-
-    # Provisioning now refuses before it changes anything: that VM ID is not this cluster's.
-    double.calls.clear()
-    refused = playbook(
-        cluster_dir, "provision-vms", double, home, "-e", "talos_wait=false", succeed=False
-    )
-    assert double.writes() == []
-    assert f"VM {reused} should be {wanted[reused]['name']} on" in refused.stdout
