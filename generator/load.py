@@ -239,6 +239,10 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
         line, col = _mark(exc.problem_mark or exc.context_mark)
+        lines = text.splitlines()
+        if lines and line > len(lines):
+            # "end of stream" sits past the last line; point at the end of the last one.
+            line, col = len(lines), len(lines[-1]) + 1
         if type(exc).__name__.startswith("Duplicate"):
             found = re.search(r'duplicate key "([^"]*)"', str(exc))
             name = repr(found.group(1)) if found else "key"
@@ -249,7 +253,8 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
             raise InputError(
                 [Diagnostic(shown, line, col, "(file)", message, "remove one of them")]
             ) from None
-        message = f"YAML syntax error: {_syntax_message(exc)}"
+        detail = _syntax_message(exc).replace("'<stream end>'", "the end of the file")
+        message = f"YAML syntax error: {detail}"
         raise InputError([Diagnostic(shown, line, col, "(file)", message)]) from None
     except YAMLError as exc:
         message = f"YAML error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"

@@ -88,6 +88,14 @@ def test_syntax_error_has_its_line(tmp_path: Path) -> None:
     assert "line 2" in problem
 
 
+def test_unexpected_end_of_file_points_at_the_last_line(tmp_path: Path) -> None:
+    (problem,) = _problems(_write(tmp_path, "a: 1\nb: [1, 2\n"))
+    assert problem == (
+        "2:9: (file): YAML syntax error: expected ',' or ']', but got the end of the file "
+        "(while parsing a flow sequence started on line 2)"
+    )
+
+
 def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
     (problem,) = _problems(_write(tmp_path, "a: 1\nb: 2\na: 3\n"))
     assert problem == "3:1: (file): duplicate key 'a' (first defined on line 1)"
