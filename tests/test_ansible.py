@@ -386,6 +386,8 @@ def test_taskfile_validates_and_lists_the_ansible_tasks(
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
     listed = subprocess.run(
         [tool("task"), "--list", "--taskfile", str(tmp_path / "Taskfile.yaml")],
+        # go-task colours its output when CI is set, unless told not to.
+        env={**os.environ, "NO_COLOR": "1"},
         capture_output=True,
         text=True,
         timeout=30,
@@ -427,7 +429,7 @@ def run_task(
     return subprocess.run(
         [tool("task"), f"infra:{name}", "--", "-e", "talos_wait=false"],
         cwd=root,
-        env={**clean, **env, "PATH": f"{shims}:{os.environ['PATH']}"},
+        env={**clean, **env, "NO_COLOR": "1", "PATH": f"{shims}:{os.environ['PATH']}"},
         capture_output=True,
         text=True,
         timeout=30,
