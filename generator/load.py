@@ -194,6 +194,21 @@ def _to_plain(node: Any, budget: _Budget) -> Any:
     return str(node)
 
 
+def _first_definition(lines: list[str], key: str, start: Any, dup_line: int, col: int) -> str:
+    """Where the first of two equal keys is: ruamel only marks the start of their mapping.
+
+    Block mappings keep their keys in one column, so the earlier key is the line between
+    the mapping start and the duplicate that has the same key at that column.
+    """
+    if start is None:
+        return ""
+    for number in range(int(start.line), dup_line):
+        before, rest = lines[number][:col], lines[number][col:]
+        if before.strip(" -") == "" and rest.startswith((f"{key}:", f'"{key}":', f"'{key}':")):
+            return f" (first defined on line {number + 1})"
+    return f" (in the mapping that starts on line {int(start.line) + 1})"
+
+
 def _syntax_message(exc: Any) -> str:
     problem = (exc.problem or "").strip()
     context = (exc.context or "").strip()
@@ -246,9 +261,8 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
         if type(exc).__name__.startswith("Duplicate"):
             found = re.search(r'duplicate key "([^"]*)"', str(exc))
             name = repr(found.group(1)) if found else "key"
-            first = (
-                f" (first defined on line {exc.context_mark.line + 1})" if exc.context_mark else ""
-            )
+            key = found.group(1) if found else ""
+            first = _first_definition(lines, key, exc.context_mark, line - 1, col - 1)
             message = f"duplicate key {name}{first}"
             raise InputError(
                 [Diagnostic(shown, line, col, "(file)", message, "remove one of them")]

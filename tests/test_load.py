@@ -101,6 +101,15 @@ def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
     assert problem == "3:1: (file): duplicate key 'a' (first defined on line 1)"
 
 
+def test_duplicate_key_finds_the_first_line_not_the_mapping_start(tmp_path: Path) -> None:
+    (problem,) = _problems(_write(tmp_path, "a: 1\nb: 2\nc: 3\nb: 4\n"))
+    assert problem == "4:1: (file): duplicate key 'b' (first defined on line 2)"
+    (problem,) = _problems(_write(tmp_path, "n:\n  - x: 1\n    y: 2\n    y: 3\n"))
+    assert problem == "4:5: (file): duplicate key 'y' (first defined on line 3)"
+    (problem,) = _problems(_write(tmp_path, "z: 0\na: {k: 1, k: 2}\n"))
+    assert problem == "2:11: (file): duplicate key 'k' (in the mapping that starts on line 2)"
+
+
 def test_nested_duplicate_key(tmp_path: Path) -> None:
     (problem,) = _problems(_write(tmp_path, "nodes:\n  - name: a\n    name: b\n"))
     assert problem == "3:5: (file): duplicate key 'name' (first defined on line 2)"
