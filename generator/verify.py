@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
+from functools import cache
+from typing import Any
 
 from generator.errors import Diagnostic, InputError
 
@@ -20,13 +22,22 @@ def _parse_hcl(text: str) -> None:
     hcl2.loads(text)
 
 
-def _parse_yaml(text: str) -> None:
+@cache
+def _yaml() -> Any:
     from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
 
+    class Constructor(SafeConstructor):  # type: ignore[misc]
+        """Safe loading plus Ansible's !unsafe tag (filters.ansible); other tags still fail."""
+
+    Constructor.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
     yaml = YAML(typ="safe", pure=True)
-    # Ansible vars mark user strings !unsafe (filters.ansible); any other tag is an error.
-    yaml.constructor.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-    for _ in yaml.load_all(io.StringIO(text)):
+    yaml.Constructor = Constructor
+    return yaml
+
+
+def _parse_yaml(text: str) -> None:
+    for _ in _yaml().load_all(io.StringIO(text)):
         pass
 
 

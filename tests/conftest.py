@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from generator.pipeline import render_tree
+
+# Ansible, imported by some tests, writes to ~/.ansible unless told otherwise.
+_ANSIBLE_HOME = Path(tempfile.mkdtemp(prefix="clustergen-tests-ansible-"))
+os.environ.setdefault("ANSIBLE_HOME", str(_ANSIBLE_HOME))
+os.environ.setdefault("ANSIBLE_LOCAL_TEMP", str(_ANSIBLE_HOME / "tmp"))
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"
