@@ -354,9 +354,14 @@ class Target:
         return "n/a" if self.ok is None else ("PASS" if self.ok else "MISS")
 
 
-def targets(reports: dict[int, SizeReport]) -> list[Target]:
+def targets(reports: dict[int, SizeReport], metric: str = "wall") -> list[Target]:
+    """The issue's targets judged on median wall time (as the issue states them) or, with
+    metric="cpu", on median CPU time: on an idle machine a single-threaded process's wall
+    time is its CPU time plus I/O, so the CPU verdict is what a busy machine can still tell."""
+
     def med(command: str, size: int) -> float:
-        return reports[size].results[command].median_s
+        result = reports[size].results[command]
+        return result.median_cpu_s if metric == "cpu" else result.median_s
 
     out: list[Target] = []
     for command in ("render", "check"):
@@ -483,10 +488,10 @@ def report_text(reports: dict[int, SizeReport], runs: int, sops_calls: int) -> s
             ]
         )
     parts.append(table(rows))
-    parts += ["", "targets (issue 8)"]
-    rows = [["target", "limit", "measured", "verdict"]]
-    for t in targets(reports):
-        rows.append([t.name, t.limit, t.measured, t.verdict])
+    parts += ["", "targets (issue 8): verdict on wall time; on CPU time for a busy machine"]
+    rows = [["target", "limit", "wall", "verdict", "CPU", "verdict (CPU)"]]
+    for wall, cpu in zip(targets(reports), targets(reports, "cpu"), strict=True):
+        rows.append([wall.name, wall.limit, wall.measured, wall.verdict, cpu.measured, cpu.verdict])
     parts.append(table(rows))
     notes = sorted({r.secrets_note for r in reports.values()})
     parts += [
@@ -525,6 +530,10 @@ def report_json(reports: dict[int, SizeReport], runs: int, sops_calls: int) -> d
         "targets": [
             {"name": t.name, "limit": t.limit, "measured": t.measured, "verdict": t.verdict}
             for t in targets(reports)
+        ],
+        "targets_cpu": [
+            {"name": t.name, "limit": t.limit, "measured": t.measured, "verdict": t.verdict}
+            for t in targets(reports, "cpu")
         ],
     }
 

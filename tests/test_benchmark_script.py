@@ -50,12 +50,12 @@ def test_quick_run_prints_every_command_and_target(tmp_path: Path, bench: Module
     table_rows = {line.split("  ")[0].strip() for line in out.splitlines() if line.strip()}
     for command in bench.COMMANDS:
         assert command in table_rows, f"{command} missing from the table:\n{out}"
-    for heading in ("ratio render/makejinja", "peak RSS", "targets (issue 8)"):
+    for heading in ("ratio render/makejinja", "peak RSS", "median CPU time", "targets (issue 8)"):
         assert heading in out
     assert "sops calls during the benchmark: 0" in out
     # Every target has a verdict; the ones needing 100/1000 nodes say so instead of guessing.
-    section = out.split("targets (issue 8)\n")[1].split("\n\n")[0].splitlines()[2:]
-    verdicts = [line.split()[-1] for line in section]
+    section = out.split("targets (issue 8)")[1].split("\n\n")[0].splitlines()[3:]
+    verdicts = [line.split()[-1] for line in section]  # the CPU verdict is the last column
     assert len(verdicts) >= 8
     assert {"PASS", "MISS"} & set(verdicts)
     assert "n/a" in verdicts
