@@ -239,15 +239,26 @@ def sops_stub(directory: Path) -> Path:
     return log
 
 
+def render_inputs() -> tuple[Path, Path]:
+    """(makejinja.toml, templates) of the clustergen being measured: the installed package's
+    bundled copies when it is a wheel, else this checkout's."""
+    try:
+        from generator import resources
+    except ImportError:
+        return REPO / "makejinja.toml", REPO / "templates"
+    return resources.makejinja_toml(), resources.templates_dir()
+
+
 def makejinja_workdir(config: Path, work: Path) -> Path:
     """As tests/test_makejinja_parity.py does: the repo's makejinja.toml with another output,
     a `templates` symlink to the repo templates, and the two input files."""
     work.mkdir()
-    toml = (REPO / "makejinja.toml").read_text(encoding="utf-8")
+    toml_path, templates = render_inputs()
+    toml = toml_path.read_text(encoding="utf-8")
     if '\noutput = "."\n' not in toml:
         raise SystemExit('bench: makejinja.toml has no `output = "."` line to redirect')
     (work / "makejinja.toml").write_text(toml.replace('\noutput = "."\n', '\noutput = "out"\n'))
-    (work / "templates").symlink_to(REPO / "templates")
+    (work / "templates").symlink_to(templates)
     for name in ("cluster.yaml", "nodes.yaml"):
         shutil.copy(config / name, work / name)
     return work / "out"
