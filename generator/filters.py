@@ -46,8 +46,9 @@ def _hcl_escape(text: str) -> str:
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
-    # Template sequences: "$${" and "%%{" are the literal "${" and "%{".
-    return "".join(out).replace("${", "$${").replace("%{", "%%{")
+    # Template sequences: "\u0024{" and "\u0025{" are the literal "${" and "%{" for HCL and
+    # for python-hcl2, which rejects the documented "$${" when no "}" follows.
+    return "".join(out).replace("${", "\\u0024{").replace("%{", "\\u0025{")
 
 
 def hcl_string(value: Any) -> str:
