@@ -6,7 +6,6 @@ import json
 import re
 
 from conftest import ROOT
-
 from generator.cli import COMMANDS, _parser
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

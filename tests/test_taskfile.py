@@ -99,3 +99,24 @@ def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], 
         env=env,
     )
     assert result.returncode != 0
+
+
+@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
+def test_sops_finds_the_init_age_key_unless_told_otherwise(
+    tmp_path: Path, example_copy: Callable[[str], Path]
+) -> None:
+    from generator.pipeline import render_tree
+
+    config = example_copy("homelab")
+    assert "env" not in load(render_tree(config).files[TASKFILE])
+    (config / "secrets.sops.yaml").write_text("placeholder: homelab has no capi, never decrypted\n")
+    taskfile = load(render_tree(config).files[TASKFILE])
+    taskfile["tasks"]["show-key"] = {"cmds": ['echo "key=$SOPS_AGE_KEY_FILE"']}
+    (tmp_path / "Taskfile.yaml").write_text(json.dumps(taskfile))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = [TASK, "--silent", "show-key"]
+    result = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == f"key={tmp_path}/age.key", result.stderr
+    env["SOPS_AGE_KEY_FILE"] = "/elsewhere/keys.txt"
+    result = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "key=/elsewhere/keys.txt", result.stderr
