@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from generator.load import Document, load_yaml
 from generator.pipeline import render_tree
 
 # Ansible, imported by some tests, writes to ~/.ansible unless told otherwise.
@@ -54,3 +57,53 @@ def example_copy(tmp_path: Path) -> Callable[[str], Path]:
         return target
 
     return copy
+
+
+def tool(name: str) -> str:
+    """An executable on PATH or next to this Python (the venv's bin/); skip when missing."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def encrypt_secrets(config: Path, token_id: str, secret: str) -> Path:
+    """config/secrets.sops.yaml encrypted with the real sops for a fresh age key.
+
+    The key is written next to config (config/../age.key); returns its path.
+    """
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    key = config.parent / "age.key"
+    key.write_text(f"{identity}\n")
+    plain = f"proxmox_api_token_id: {token_id}\nproxmox_api_token_secret: {secret}\n"
+    encrypted = subprocess.run(
+        [
+            tool("sops"),
+            "encrypt",
+            "--age",
+            str(identity.to_public()),
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "/dev/stdin",
+        ],
+        input=plain,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (config / "secrets.sops.yaml").write_text(encrypted)
+    return key
+
+
+def write_and_load(directory: Path, cluster: str, nodes: str) -> tuple[Document, Document]:
+    """Write cluster.yaml + nodes.yaml into directory and load them as the CLI would."""
+    (directory / "cluster.yaml").write_text(cluster)
+    (directory / "nodes.yaml").write_text(nodes)
+    return (
+        load_yaml(directory / "cluster.yaml", shown="cluster.yaml"),
+        load_yaml(directory / "nodes.yaml", shown="nodes.yaml"),
+    )

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
+from conftest import encrypt_secrets
 from generator.pipeline import render_tree
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -167,45 +164,6 @@ def test_guest_agent_follows_the_extension(example_copy: Callable[[str], Path]) 
     config = example_copy("minimal")
     set_cluster(config, talos_extensions=["siderolabs/iscsi-tools"])
     assert pkrvars(render_tree(config).files)["qemu_agent"] is False
-
-
-def tool(name: str) -> str:
-    """An executable on PATH or next to this Python (the venv's bin/); skip when missing."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.skip(f"{name} is not installed")
-    return found
-
-
-def encrypt_secrets(config: Path, token: str, secret: str) -> Path:
-    """Write config/secrets.sops.yaml encrypted with sops for a fresh age key; returns the key."""
-    sops = tool("sops")
-    from pyrage import x25519
-
-    identity = x25519.Identity.generate()
-    key = config.parent / "age.key"
-    key.write_text(f"{identity}\n")
-    plain = f"proxmox_api_token_id: {token}\nproxmox_api_token_secret: {secret}\n"
-    encrypted = subprocess.run(
-        [
-            sops,
-            "encrypt",
-            "--age",
-            str(identity.to_public()),
-            "--input-type",
-            "yaml",
-            "--output-type",
-            "yaml",
-            "/dev/stdin",
-        ],
-        input=plain,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "SOPS_AGE_KEY_FILE": str(key)},
-    ).stdout
-    (config / "secrets.sops.yaml").write_text(encrypted)
-    return key
 
 
 def test_token_reaches_packer_only_from_the_environment(

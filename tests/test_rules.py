@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from conftest import write_and_load
 from generator import rules, validate
 from generator.errors import Diagnostic
-from generator.load import Document, load_yaml
+from generator.load import Document
 
 CLUSTER = """\
 cluster_name: test
@@ -50,15 +51,6 @@ def _cluster(**overrides: Any) -> dict[str, Any]:
         data[key] = value
     data.update(overrides)
     return data
-
-
-def _docs(tmp_path: Path, cluster: str, nodes: str) -> tuple[Document, Document]:
-    (tmp_path / "cluster.yaml").write_text(cluster)
-    (tmp_path / "nodes.yaml").write_text(nodes)
-    return (
-        load_yaml(tmp_path / "cluster.yaml", shown="cluster.yaml"),
-        load_yaml(tmp_path / "nodes.yaml", shown="nodes.yaml"),
-    )
 
 
 def _messages(found: list[Diagnostic]) -> list[str]:
@@ -147,7 +139,7 @@ def test_vm_id_clash_names_both_owners_and_lines(tmp_path: Path) -> None:
         "    mac_addr: bc:24:11:00:00:02\n"
         "    vm_id: 300\n"
     )
-    (found,) = rules.check(*_docs(tmp_path, CLUSTER, nodes))
+    (found,) = rules.check(*write_and_load(tmp_path, CLUSTER, nodes))
     assert (found.line, found.path) == (11, "nodes[1].vm_id")
     assert found.message == (
         "VM ID 300 of nodes[1] (b) is already used by nodes[0] (a) at nodes.yaml:6:12"
@@ -162,7 +154,7 @@ def test_explicit_template_vmid_is_named_with_its_line(tmp_path: Path) -> None:
         "    mac_addr: bc:24:11:00:00:01\n"
         "    vm_id: 777\n"
     )
-    (found,) = rules.check(*_docs(tmp_path, cluster, nodes))
+    (found,) = rules.check(*write_and_load(tmp_path, cluster, nodes))
     assert "is talos_template_vmid (cluster.yaml:8:22)" in found.message
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from conftest import encrypt_secrets, tool
 from generator.pipeline import render_tree
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -50,14 +50,6 @@ for arg in sys.argv[2:]:
 EOF
 case " $* " in *" $STANDIN_FAIL "*) exit 1;; esac
 """
-
-
-def tool(name: str) -> str:
-    """An executable on PATH or next to this Python (the venv's bin/); skip when missing."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.skip(f"{name} is not installed")
-    return found
 
 
 def load(data: bytes) -> Any:
@@ -148,35 +140,6 @@ def test_every_tool_task_names_the_missing_tool(rendered: Rendered) -> None:
 # --- running the tasks ---------------------------------------------------------------------
 
 
-def encrypt_secrets(config: Path) -> Path:
-    """config/secrets.sops.yaml encrypted with sops for a fresh age key; returns the key file."""
-    from pyrage import x25519
-
-    identity = x25519.Identity.generate()
-    key = config.parent / "age.key"
-    key.write_text(f"{identity}\n")
-    plain = f"proxmox_api_token_id: {TOKEN_ID}\nproxmox_api_token_secret: {TOKEN_SECRET}\n"
-    encrypted = subprocess.run(
-        [
-            tool("sops"),
-            "encrypt",
-            "--age",
-            str(identity.to_public()),
-            "--input-type",
-            "yaml",
-            "--output-type",
-            "yaml",
-            "/dev/stdin",
-        ],
-        input=plain,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (config / "secrets.sops.yaml").write_text(encrypted)
-    return key
-
-
 class Project:
     """A rendered config dir with a root Taskfile that includes the generated one, as in a
     cluster-template repo, and stand-ins for the tools."""
@@ -229,7 +192,7 @@ class Project:
 
 def test_tasks_get_the_token_from_sops_exec_env(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("minimal")
-    key = encrypt_secrets(config)
+    key = encrypt_secrets(config, TOKEN_ID, TOKEN_SECRET)
     project = Project.create(config, ("packer", "tofu"), {"SOPS_AGE_KEY_FILE": str(key)})
 
     result = project.run("infrastructure:provision")

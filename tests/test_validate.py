@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from conftest import write_and_load
 from generator import derive, validate
 from generator.errors import Diagnostic
-from generator.load import Document, load_yaml
+from generator.load import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = {name: ROOT / "schemas" / f"{name}.schema.json" for name in ("cluster", "nodes")}
@@ -54,15 +55,6 @@ def _properties(
             yield from _properties(spec["items"], f"{path}[]")
     for name, spec in schema.get("$defs", {}).items():
         yield from _properties(spec, f"$defs.{name}")
-
-
-def _docs(tmp_path: Path, cluster: str, nodes: str) -> tuple[Document, Document]:
-    (tmp_path / "cluster.yaml").write_text(cluster)
-    (tmp_path / "nodes.yaml").write_text(nodes)
-    return (
-        load_yaml(tmp_path / "cluster.yaml", shown="cluster.yaml"),
-        load_yaml(tmp_path / "nodes.yaml", shown="nodes.yaml"),
-    )
 
 
 def _lines(found: list[Diagnostic]) -> list[str]:
@@ -169,11 +161,13 @@ def test_talos_minimums_are_above_the_schema_minimums() -> None:
 
 
 def test_valid_inputs_have_no_diagnostics(tmp_path: Path) -> None:
-    assert validate.validate(*_docs(tmp_path, CLUSTER, NODES)) == []
+    assert validate.validate(*write_and_load(tmp_path, CLUSTER, NODES)) == []
 
 
 def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
-    (found,) = validate.validate(*_docs(tmp_path, CLUSTER + "talos_verison: 1.12.0\n", NODES))
+    (found,) = validate.validate(
+        *write_and_load(tmp_path, CLUSTER + "talos_verison: 1.12.0\n", NODES)
+    )
     assert (found.line, found.col, found.path) == (8, 1, "talos_verison")
     assert found.message == "unknown key 'talos_verison'"
     assert found.hint == "did you mean 'talos_version'?"
@@ -181,13 +175,13 @@ def test_unknown_key_did_you_mean(tmp_path: Path) -> None:
 
 def test_missing_required_names_the_key_and_points_at_its_mapping(tmp_path: Path) -> None:
     nodes = NODES.replace("    controller: true\n", "")
-    (found,) = validate.validate(*_docs(tmp_path, CLUSTER, nodes))
+    (found,) = validate.validate(*write_and_load(tmp_path, CLUSTER, nodes))
     assert _lines([found]) == ["nodes.yaml:2:5: nodes[0].controller: required key is missing"]
     assert found.hint == "add controller: true"
 
 
 def test_every_missing_key_is_reported(tmp_path: Path) -> None:
-    found = validate.validate(*_docs(tmp_path, "cluster_name: test\n", NODES))
+    found = validate.validate(*write_and_load(tmp_path, "cluster_name: test\n", NODES))
     required = ["talos_version", "kubernetes_version", "node_cidr", "cluster_api_addr"]
     required += ["proxmox_endpoint", "proxmox_node"]
     assert sorted(d.path for d in found) == sorted(required)
@@ -196,12 +190,12 @@ def test_every_missing_key_is_reported(tmp_path: Path) -> None:
 def test_integer_rejects_floats_and_booleans(tmp_path: Path) -> None:
     for value, got in (("4.0", "number 4.0"), ("true", "boolean true")):
         nodes = NODES + f"    cores: {value}\n"
-        (found,) = validate.validate(*_docs(tmp_path, CLUSTER, nodes))
+        (found,) = validate.validate(*write_and_load(tmp_path, CLUSTER, nodes))
         assert found.message == f"expected integer, got {got}"
 
 
 def test_top_level_of_the_wrong_kind(tmp_path: Path) -> None:
-    found = validate.validate(*_docs(tmp_path, "just a string\n", NODES))
+    found = validate.validate(*write_and_load(tmp_path, "just a string\n", NODES))
     assert _lines(found) == [
         "cluster.yaml:1:1: (root): the top level must be a mapping of keys "
         "(like cluster_name: home), got a string"
@@ -210,14 +204,14 @@ def test_top_level_of_the_wrong_kind(tmp_path: Path) -> None:
 
 def test_pattern_hint_offers_the_lowercase_form(tmp_path: Path) -> None:
     nodes = NODES.replace("bc:24:11:00:00:11", "BC:24:11:00:00:11")
-    (found,) = validate.validate(*_docs(tmp_path, CLUSTER, nodes))
+    (found,) = validate.validate(*write_and_load(tmp_path, CLUSTER, nodes))
     assert found.hint == "did you mean 'bc:24:11:00:00:11'?"
 
 
 def test_schema_and_rules_findings_are_merged_and_sorted(tmp_path: Path) -> None:
     cluster = CLUSTER.replace("node_cidr: 192.168.22.0/24", "node_cidr: 192.168.22.9/24")
     nodes = NODES + "    colour: red\n"
-    found = validate.validate(*_docs(tmp_path, cluster, nodes))
+    found = validate.validate(*write_and_load(tmp_path, cluster, nodes))
     assert [(d.file, d.line) for d in found] == [("cluster.yaml", 4), ("nodes.yaml", 6)]
     assert found == sorted(found)
 
