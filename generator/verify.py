@@ -1,13 +1,21 @@
 """Stage 5: parse every rendered output with the parser of its format before anything is
 written. A failure is a clustergen bug, reported against the template and rendered line.
+
+HCL is checked with python-hcl2's own grammar and post-lexer, but through one cached lark
+parser that keeps no positions and builds no Python values: on terraform.tfvars of 1000
+nodes that is 4x faster and far smaller than `hcl2.loads`. Anything that parser rejects, or
+that only hcl2's transform could reject, goes through `hcl2.loads`, whose verdict and message
+are the ones reported.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from generator.errors import Diagnostic, InputError
@@ -15,8 +23,85 @@ from generator.errors import Diagnostic, InputError
 HCL_SUFFIXES = (".tf", ".tfvars", ".hcl")
 YAML_SUFFIXES = (".yaml", ".yml")
 
+# hcl2's transform rejects unterminated template directives and malformed heredocs that the
+# grammar lets through; such text is rare in our outputs, so it simply takes the slow path.
+_TRANSFORM_CHECKED = ("%{", "<<")
+
+
+def _lark_cache() -> str | bool:
+    """Where lark keeps the compiled grammar (building it costs ~4 s, loading it ~0.1 s).
+
+    The user's cache directory, never the repository; a pickle in a shared /tmp could be
+    planted by another user, so lark's default location is not used.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return False
+    directory = Path(base) / "clustergen"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    import hcl2.version
+    import lark
+
+    # lark checks a hash of grammar and options stored in the file, so a stale file is only
+    # rebuilt; the versions in the name keep two installs from overwriting each other's.
+    name = f"hcl2-{hcl2.version.version}-lark-{lark.__version__}.lark-cache"
+    return str(directory / name)
+
+
+@cache
+def _hcl_parser() -> Callable[[str], Any]:
+    import hcl2.parser
+    from hcl2.postlexer import PostLexer
+    from lark import Lark
+
+    parser = Lark.open(
+        "hcl2.lark",
+        parser="lalr",
+        rel_to=hcl2.parser.__file__,
+        propagate_positions=False,
+        postlex=PostLexer(),
+        cache=_lark_cache(),
+    )
+    return parser.parse
+
+
+def _attribute_before_block(tree: Any) -> bool:
+    """hcl2's serializer refuses a block named like an attribute defined earlier in its body
+    ("Attribute x is already defined."); the same check on the raw tree."""
+    from lark import Token, Tree
+
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.data == "body":
+            seen: set[str] = set()
+            for child in node.children:
+                if not isinstance(child, Tree) or child.data not in ("attribute", "block"):
+                    continue
+                name_node = child.children[0]
+                token = name_node.children[0] if isinstance(name_node, Tree) else name_node
+                name = str(token) if isinstance(token, Token) else ""
+                if child.data == "attribute":
+                    seen.add(name)
+                elif name in seen:
+                    return True
+        stack.extend(c for c in node.children if isinstance(c, Tree))
+    return False
+
 
 def _parse_hcl(text: str) -> None:
+    if not any(mark in text for mark in _TRANSFORM_CHECKED):
+        try:
+            # hcl2.loads appends the same newline (lark has no end-of-file token).
+            tree = _hcl_parser()(text + "\n")
+        except Exception:  # hcl2.loads below words the error
+            pass
+        else:
+            if not _attribute_before_block(tree):
+                return
     import hcl2
 
     hcl2.loads(text)
@@ -30,8 +115,10 @@ def _yaml() -> Any:
     class Constructor(SafeConstructor):  # type: ignore[misc]
         """Safe loading plus Ansible's !unsafe tag (filters.ansible); other tags still fail."""
 
+    # add_constructor copies the table into this subclass: SafeConstructor stays untouched.
     Constructor.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-    yaml = YAML(typ="safe", pure=True)
+    # libyaml (ruamel.yaml.clib) when installed, the pure-Python parser otherwise.
+    yaml = YAML(typ="safe")
     yaml.Constructor = Constructor
     return yaml
 
@@ -59,9 +146,16 @@ def _problem(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def verify(files: Mapping[str, bytes]) -> None:
+def verify(files: Mapping[str, bytes], skip: Callable[[str, bytes], bool] | None = None) -> None:
+    """Raise InputError listing every output that does not parse.
+
+    skip(path, data): True for bytes known to have passed this check before (see
+    sync.verified); those are not parsed again.
+    """
     problems = []
     for path, data in files.items():
+        if skip is not None and skip(path, data):
+            continue
         try:
             text = data.decode("utf-8")
             if path.endswith(HCL_SUFFIXES):
