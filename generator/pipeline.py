@@ -42,7 +42,7 @@ def render_tree(
     check: True for `clustergen check`: never encrypts; without a key to decrypt it compares
     what it can see (keys, structure) and lists those paths in `unverified`.
     """
-    from generator import render, secrets, settings, verify
+    from generator import render, secrets, settings, sync, verify
 
     output_root = output_root if output_root is not None else config_dir
     read = inputs.read(config_dir)
@@ -70,7 +70,9 @@ def render_tree(
         has_secrets_file=read.secrets_file is not None,
     )
     files = render.render(context, settings.load())
-    verify.verify(files)
+    # Bytes identical to what this clustergen wrote and recorded were verified then; only new
+    # or changed outputs are parsed (an unchanged tree never imports hcl2 or lark).
+    verify.verify(files, skip=sync.verified(output_root))
     if values is not None and key_available:
         secrets.guard(files, values)
     sealed = secrets.seal(

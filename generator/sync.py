@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,10 +104,24 @@ def _looks_generated(data: bytes) -> bool:
     return HEADER_MARK in data[:512]
 
 
-def _scan_generated(root: Path, managed_dirs: tuple[str, ...]) -> set[str]:
-    """Files under the directories clustergen writes to that carry its header."""
+def _outermost(directories: tuple[str, ...]) -> list[str]:
+    """The managed directories without those nested in another (rglob already covers them)."""
+    kept: list[str] = []
+    for directory in sorted(set(directories), key=lambda d: (len(Path(d).parts), d)):
+        if not any(Path(directory).is_relative_to(outer) for outer in kept):
+            kept.append(directory)
+    return kept
+
+
+def _scan_generated(
+    root: Path, managed_dirs: tuple[str, ...], known: frozenset[str] = frozenset()
+) -> set[str]:
+    """Files under the directories clustergen writes to that carry its header.
+
+    known: paths plan() already decides on without the header; they are not read again.
+    """
     found: set[str] = set()
-    for directory in managed_dirs:
+    for directory in _outermost(managed_dirs):
         base = root / directory
         if not base.is_dir():
             continue
@@ -116,11 +130,31 @@ def _scan_generated(root: Path, managed_dirs: tuple[str, ...]) -> set[str]:
             # Hidden entries (.terraform/ provider caches, our temp files) are never outputs.
             if any(part.startswith(".") for part in relative):
                 continue
+            name = path.relative_to(root).as_posix()
+            if name in known:
+                continue
             if path.is_file():
                 with path.open("rb") as fh:
                     if _looks_generated(fh.read(512)):
-                        found.add(path.relative_to(root).as_posix())
+                        found.add(name)
     return found
+
+
+def verified(root: Path) -> Callable[[str, bytes], bool]:
+    """For verify: True when these exact bytes are already on disk at path and the manifest
+    records their SHA-256, i.e. they passed verify when this clustergen wrote them."""
+    recorded, pending = _read_manifest(root)
+
+    def known(path: str, data: bytes) -> bool:
+        shas = {recorded.get(path), pending.get(path)} - {None}
+        if not shas or digest(data) not in shas:
+            return False
+        try:
+            return (root / path).read_bytes() == data
+        except OSError:
+            return False
+
+    return known
 
 
 def plan(root: Path, files: Mapping[str, bytes], managed_dirs: tuple[str, ...] = ()) -> Plan:
@@ -150,7 +184,8 @@ def plan(root: Path, files: Mapping[str, bytes], managed_dirs: tuple[str, ...] =
             if not ours(path, old):
                 conflicts.append(path)
 
-    candidates = (set(accepted) | _scan_generated(root, managed_dirs)) - set(files)
+    known = frozenset(files) | frozenset(accepted)
+    candidates = (set(accepted) | _scan_generated(root, managed_dirs, known)) - set(files)
     for path in sorted(candidates):
         old = _read(root / path)
         if old is None:

@@ -112,7 +112,7 @@ def _yaml() -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import SafeConstructor
 
-    class Constructor(SafeConstructor):  # type: ignore[misc]
+    class Constructor(SafeConstructor):
         """Safe loading plus Ansible's !unsafe tag (filters.ansible); other tags still fail."""
 
     # add_constructor copies the table into this subclass: SafeConstructor stays untouched.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import hcl2
 import pytest
@@ -133,3 +137,47 @@ def test_unchanged_outputs_skip_the_parsers() -> None:
     calls: list[str] = []
     verify.verify({"a.tf": b"x = = 1\n"}, skip=lambda path, data: calls.append(path) or True)
     assert calls == ["a.tf"]
+
+
+def test_unchanged_tree_skips_verify_and_never_imports_hcl2(
+    example_copy: Callable[[str], Path],
+) -> None:
+    config = example_copy("multi-host")
+    from generator.cli import main
+
+    assert main(["-C", str(config), "render"]) == 0
+    probe = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        f"code = main(['-C', {str(config)!r}, '{{}}'])\n"
+        "print(code, 'hcl2' in sys.modules, 'lark' in sys.modules)\n"
+    )
+    for command in ("render", "check"):
+        result = subprocess.run(
+            [sys.executable, "-c", probe.replace("{}", command)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert result.stdout.split()[-3:] == ["0", "False", "False"], command
+
+
+def test_only_new_or_changed_outputs_are_parsed(
+    example_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.cli import main
+
+    config = example_copy("multi-host")
+    assert main(["-C", str(config), "render"]) == 0
+    parsed: list[str] = []
+    real_hcl, real_yaml = verify._parse_hcl, verify._parse_yaml
+    monkeypatch.setattr(verify, "_parse_hcl", lambda t: parsed.append(t) or real_hcl(t))
+    monkeypatch.setattr(verify, "_parse_yaml", lambda t: parsed.append(t) or real_yaml(t))
+    assert main(["-C", str(config), "render"]) == 0
+    assert parsed == []
+
+    manifest = json.loads((config / ".clustergen/manifest.json").read_text())
+    target = next(p for p in manifest["files"] if p.endswith(".tfvars"))
+    (config / target).write_text("edited = 1\n")  # disk differs from the recorded bytes
+    assert main(["-C", str(config), "check"]) == 1
+    assert len(parsed) == 1 and parsed[0].startswith("# generated")
