@@ -27,24 +27,34 @@ class Inputs:
         return path if path.is_file() else None
 
 
-def read(config_dir: Path) -> Inputs:
-    """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error."""
-    if not config_dir.is_dir():
-        raise UsageError(f"config directory {display_name(config_dir)} does not exist")
+def _load_and_validate(
+    config_dir: Path, *, fast: bool
+) -> tuple[dict[str, Document], list[Diagnostic]]:
     docs: dict[str, Document] = {}
     problems: list[Diagnostic] = []
     for name in (CLUSTER_FILE, NODES_FILE):
         try:
-            docs[name] = load_yaml(config_dir / name)
+            docs[name] = load_yaml(config_dir / name, fast=fast)
         except InputError as exc:
             problems += exc.diagnostics
     if problems:
         # Still check the file that did load, so one run reports everything it can.
         for name, doc in docs.items():
             problems += check_schema(doc, "cluster" if name == CLUSTER_FILE else "nodes")
-        raise InputError(problems)
-    cluster, nodes = docs[CLUSTER_FILE], docs[NODES_FILE]
-    found = validate(cluster, nodes)
-    if has_errors(found):
+        return docs, problems
+    return docs, validate(docs[CLUSTER_FILE], docs[NODES_FILE])
+
+
+def read(config_dir: Path) -> Inputs:
+    """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error."""
+    if not config_dir.is_dir():
+        raise UsageError(f"config directory {display_name(config_dir)} does not exist")
+    # The C safe loader first. Whenever anything is to be reported (an error or a warning)
+    # everything is redone with the round-trip loader, whose positions every message uses:
+    # diagnostics read exactly as without the fast path.
+    docs, found = _load_and_validate(config_dir, fast=True)
+    if found:
+        docs, found = _load_and_validate(config_dir, fast=False)
+    if has_errors(found) or len(docs) < 2:
         raise InputError(found)
-    return Inputs(config_dir, cluster, nodes, tuple(found))
+    return Inputs(config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found))

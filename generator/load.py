@@ -31,6 +31,8 @@ class Document:
     file: str  # as shown to the user
     tree: Any
     data: Any
+    # False for a fast load: tree is the plain data and locate() answers (1, 1).
+    positions: bool = True
 
     def locate(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
         """1-based (line, col) of the value at path; of the key itself when key=True.
@@ -222,8 +224,47 @@ def _syntax_message(exc: Any) -> str:
     return problem
 
 
-def load_yaml(path: Path, *, shown: str | None = None) -> Document:
-    """Load one YAML file or raise InputError with every problem found in it."""
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_only(node: Any, budget: _Budget) -> Any:
+    """_to_plain for the safe loader's output, refusing anything the round-trip path would
+    turn into a different value (timestamps, sets, binary): those take the slow path."""
+    data = _to_plain(node, budget)
+    stack = [node]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            stack.extend(value.values())
+            if not all(type(k) in _PLAIN_SCALARS for k in value):
+                raise TypeError("non-plain key")
+        elif type(value) is list:
+            stack.extend(value)
+        elif type(value) not in _PLAIN_SCALARS:
+            raise TypeError(f"{type(value).__name__} needs the round-trip loader")
+    return data
+
+
+def _load_fast(text: str) -> Any:
+    """Plain data through ruamel's safe loader (libyaml when installed), duplicate keys
+    refused; any surprise raises and the caller falls back to the round-trip loader."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    yaml.allow_duplicate_keys = False
+    tree = yaml.load(text)
+    if tree is None:
+        raise ValueError("empty")
+    return _plain_only(tree, _Budget())
+
+
+def load_yaml(path: Path, *, shown: str | None = None, fast: bool = False) -> Document:
+    """Load one YAML file or raise InputError with every problem found in it.
+
+    fast: try the safe (C) loader first; its Document has no positions (tree is the plain
+    data), so callers reload with fast=False before reporting anything. Whenever the fast
+    path fails the round-trip loader runs and words the problem exactly as always.
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -247,6 +288,14 @@ def load_yaml(path: Path, *, shown: str | None = None) -> Document:
     problems = _tab_indentation(text, shown) or _too_deep(text, shown)
     if problems:
         raise InputError(problems)
+
+    if fast:
+        try:
+            data = _load_fast(text)
+        except (Exception, RecursionError):  # the round-trip load below words every problem
+            pass
+        else:
+            return Document(shown, data, data, positions=False)
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False

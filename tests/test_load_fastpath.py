@@ -1,0 +1,95 @@
+"""The fast (safe, libyaml) input load yields exactly the round-trip loader's data, or steps
+aside so the round-trip loader reports the problem as always."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator import inputs, load
+from generator.errors import InputError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+YAML_FILES = sorted([*FIXTURES.rglob("*.yaml"), *EXAMPLES.rglob("*.yaml")])
+
+
+def _outcome(path: Path, *, fast: bool) -> object:
+    try:
+        return load.load_yaml(path, shown="f.yaml", fast=fast).data
+    except InputError as exc:
+        return exc.diagnostics
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_fast_load_equals_round_trip(path: Path) -> None:
+    fast, slow = _outcome(path, fast=True), _outcome(path, fast=False)
+    assert fast == slow
+    # bool stays bool, int stays int: equality alone would accept True == 1.
+    assert repr(fast) == repr(slow)
+
+
+def test_fixture_matrix_is_not_empty() -> None:
+    assert len(YAML_FILES) > 20
+
+
+@pytest.mark.parametrize(
+    ("text", "fast_path"),
+    [
+        ("a: 1\nb: [x, {c: true}]\n", True),
+        ("a: 2024-01-01\n", False),  # a timestamp: the round-trip loader decides its value
+        ("a: !custom x\n", False),
+        ("a: &x [1]\nb: *x\n", True),
+    ],
+)
+def test_which_documents_take_the_fast_path(text: str, fast_path: bool, tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    doc = load.load_yaml(path, fast=True)
+    assert doc.positions is not fast_path
+    assert doc.data == load.load_yaml(path).data
+
+
+def test_fast_path_refuses_duplicate_keys(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("a: 1\nb: 2\na: 3\n")
+    with pytest.raises(InputError) as caught:
+        load.load_yaml(path, fast=True)
+    (diag,) = caught.value.diagnostics
+    assert diag.line == 3
+    assert "duplicate key 'a' (first defined on line 1)" in diag.message
+
+
+def test_fast_path_keeps_the_alias_budget(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as caught:
+        load.load_yaml(path, fast=True)
+    assert "alias bomb" in caught.value.diagnostics[0].message
+
+
+def test_warnings_come_with_positions(tmp_path: Path) -> None:
+    """A warning makes read() redo the load with positions, so it points where it always did."""
+    config = tmp_path / "c"
+    config.mkdir()
+    (config / "cluster.yaml").write_text((FIXTURES / "valid/minimal/cluster.yaml").read_text())
+    nodes = (FIXTURES / "valid/minimal/nodes.yaml").read_text()
+    (config / "nodes.yaml").write_text(nodes)
+    quiet = inputs.read(config)
+    assert not quiet.warnings
+    assert not quiet.nodes.positions  # the fast path served the valid config
+
+    # Two controllers: an even count is a warning (rules.controllers).
+    data = load.load_yaml(config / "nodes.yaml").data
+    controllers = [n for n in data["nodes"] if n.get("controller") is True]
+    if len(controllers) % 2 == 1:
+        nodes = nodes.replace("controller: false", "controller: true", 1)
+        (config / "nodes.yaml").write_text(nodes)
+    warned = inputs.read(config)
+    assert warned.warnings and warned.nodes.positions
+    (warning,) = warned.warnings
+    assert (warning.line, warning.col) == load.load_yaml(config / "nodes.yaml").locate(["nodes"])
+    assert (warning.line, warning.col) != (1, 1)
