@@ -6,15 +6,21 @@ Command modules are imported only when chosen, so `validate` never imports the r
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from generator import __version__
 from generator.errors import ClustergenError, ConflictError, InputError, UsageError
 from generator.options import Options
 from generator.report import FORMATS
+
+# Allocations between young collections in the CLI process (the default is 700).
+GC_THRESHOLD = 200_000
 
 COMMANDS = {
     "validate": "check cluster.yaml and nodes.yaml; exit 0 when valid, 1 when not",
@@ -93,3 +99,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_status(code: object) -> int:
+    """What the interpreter would exit with for SystemExit(code)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def entry() -> NoReturn:
+    """`python -m generator` and the console script: main() tuned for one short process.
+
+    The parsers allocate millions of objects that are all alive until the end, so the
+    cyclic GC only re-walks a growing heap (about 30 % of a 1000-node render): it runs
+    rarely instead. At the end nothing is left to clean up that the OS does not reclaim, so
+    the process leaves without tearing down every module (lark, ruamel, jsonschema).
+    Tests call main() in process and keep the normal GC and shutdown.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 1000)
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        code = _exit_status(exc.code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        code = code or 1
+    os._exit(code)
