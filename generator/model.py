@@ -18,11 +18,18 @@ INPUT_FILES = ("cluster.yaml", "nodes.yaml")
 ALL_PROVISIONERS = ("packer", "tofu", "ansible", "capi")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Read-only view: mappings become MappingProxyType, lists become tuples."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    # Exact type checks first: the ABC isinstance checks cost more than the copy itself.
+    if kind in _SCALARS:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     return value
 
@@ -104,8 +111,10 @@ def build(
         "has_secrets_file": has_secrets_file,
         "secrets": dict(secrets) if secrets else {},
     }
+    # Each value is frozen once; every provisioner model sees the frozen base plus the
+    # (frozen) results of the models before it, as the context grows.
+    frozen = {key: freeze(value) for key, value in context.items()}
     for provisioner in PROVISIONERS:
         module = importlib.import_module(f"generator.models.{provisioner}")
-        context[provisioner] = module.build(freeze(context))
-    frozen: Mapping[str, Any] = freeze(context)
-    return frozen
+        frozen[provisioner] = freeze(module.build(MappingProxyType(dict(frozen))))
+    return MappingProxyType(frozen)
