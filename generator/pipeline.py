@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
@@ -26,6 +26,11 @@ class Rendered:
     unverified: tuple[str, ...] = ()
 
 
+def _is_sops_output(path: str) -> bool:
+    """secrets.is_sops_output, without importing that module for a render that has none."""
+    return ".sops." in PurePosixPath(path).name
+
+
 def needs_secrets(cluster: Mapping[str, Any]) -> bool:
     """Only the capi templates put a secret into an output (the credentials Secret)."""
     provisioners = cluster.get("provisioners", derive.CLUSTER_DEFAULTS["provisioners"])
@@ -42,7 +47,7 @@ def render_tree(
     check: True for `clustergen check`: never encrypts; without a key to decrypt it compares
     what it can see (keys, structure) and lists those paths in `unverified`.
     """
-    from generator import render, secrets, settings, sync, verify
+    from generator import render, settings, sync, verify
 
     output_root = output_root if output_root is not None else config_dir
     read = inputs.read(config_dir)
@@ -52,6 +57,8 @@ def render_tree(
     values: Mapping[str, str] | None = None
     key_available = True
     if needs_secrets(read.cluster.data):
+        from generator import secrets
+
         if read.secrets_file is None:
             warnings.append(secrets.missing_warning(CREDENTIALS_OUTPUT))
         else:
@@ -73,6 +80,11 @@ def render_tree(
     # Bytes identical to what this clustergen wrote and recorded were verified then; only new
     # or changed outputs are parsed (an unchanged tree never imports hcl2 or lark).
     verify.verify(files, skip=sync.verified(output_root))
+    if values is None and not any(_is_sops_output(path) for path in files):
+        # No secret to guard, nothing to seal (no capi): the secrets module stays unimported.
+        return Rendered(files, tuple(warnings), _without_secret_values(context))
+    from generator import secrets
+
     if values is not None and key_available:
         secrets.guard(files, values)
     sealed = secrets.seal(
@@ -93,9 +105,9 @@ def render_tree(
 
 def _without_secret_values(context: Mapping[str, Any]) -> Mapping[str, Any]:
     """The context callers get back: secret values masked, so printing it leaks nothing."""
-    from generator import secrets
-
     if not context.get("secrets"):
         return context
+    from generator import secrets
+
     masked = {key: secrets.MASK for key in context["secrets"]}
     return MappingProxyType({**context, "secrets": MappingProxyType(masked)})
