@@ -7,6 +7,7 @@ and is skipped here.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -301,35 +302,62 @@ def talos_minimums(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
                 )
 
 
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def _valid_host(host: str) -> bool:
+    """An RFC 1123 host name or an IP literal: nothing a shell or template could read as syntax."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    # A dotted-numeric name that is not a valid IPv4 address (1.2.3.4.5) is a typo, not a host.
+    return bool(_HOSTNAME.match(host)) and not re.fullmatch(r"[0-9.]+", host)
+
+
 def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     value = cluster.data.get("proxmox_endpoint")
     if not isinstance(value, str):
+        return
+    where = ["proxmox_endpoint"]
+    # Credentials first, and the value is never echoed: it would put a password in CI logs.
+    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
+        yield cluster.diag(
+            where, "must not contain credentials", "put the API token in secrets.sops.yaml"
+        )
+        return
+    if "://" not in value:
+        yield cluster.diag(where, f"{value!r} must use https", f"did you mean https://{value}?")
         return
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        yield cluster.diag(["proxmox_endpoint"], f"{value!r} is not a valid URL")
+        yield cluster.diag(where, f"{value!r} is not a URL with a valid port (1-65535)")
         return
-    host = parts.hostname or "pve.example"
+    host = parts.hostname or ""
+    if not host or not _valid_host(host):
+        yield cluster.diag(
+            where,
+            f"{value!r} has no valid host name or IP address",
+            "use https://pve.example:8006",
+        )
+        return
+    if port is not None and not 1 <= port <= 65535:
+        yield cluster.diag(where, f"{value!r} has port {port}, outside 1-65535")
+        return
     base = f"https://{f'[{host}]' if ':' in host else host}:{port or 8006}"
     if parts.scheme != "https":
-        yield cluster.diag(
-            ["proxmox_endpoint"], f"{value!r} must use https", f"did you mean {base}?"
-        )
-    elif not parts.hostname:
-        yield cluster.diag(["proxmox_endpoint"], f"{value!r} has no host name")
+        yield cluster.diag(where, f"{value!r} must use https", f"did you mean {base}?")
     elif parts.path.rstrip("/") or parts.query or parts.fragment:
         yield cluster.diag(
-            ["proxmox_endpoint"],
+            where,
             f"{value!r} must not have a path (the tools add /api2/json themselves)",
             f"did you mean {base}?",
-        )
-    elif parts.username or parts.password:
-        yield cluster.diag(
-            ["proxmox_endpoint"],
-            "must not contain credentials",
-            "put the API token in secrets.sops.yaml",
         )
 
 
