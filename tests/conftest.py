@@ -20,6 +20,9 @@ _ANSIBLE_HOME = Path(tempfile.mkdtemp(prefix="clustergen-tests-ansible-"))
 os.environ.setdefault("ANSIBLE_HOME", str(_ANSIBLE_HOME))
 os.environ.setdefault("ANSIBLE_LOCAL_TEMP", str(_ANSIBLE_HOME / "tmp"))
 
+# go-task (and others) colour their output when CI is set; tests compare plain text.
+os.environ["NO_COLOR"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
