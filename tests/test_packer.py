@@ -148,6 +148,17 @@ def test_vlan_tag_only_when_set(rendered: Rendered) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
+def test_template_carries_the_cloud_init_drive_clones_need(
+    example: str, rendered: Rendered
+) -> None:
+    """Ansible's ipconfig0 and Talos' first network config live on the clone's cloud-init drive."""
+    (source,) = hcl2.loads(text(rendered(example), "talos.pkr.hcl"))["source"]
+    talos = source['"proxmox-iso"']['"talos"']
+    assert talos["cloud_init"] is True
+    assert talos["cloud_init_storage_pool"] == "${var.proxmox_storage}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
 def test_template_takes_name_and_vmid_from_the_inputs(example: str, rendered: Rendered) -> None:
     files = rendered(example)
     values = pkrvars(files)
