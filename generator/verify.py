@@ -10,9 +10,11 @@ are the ones reported.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
@@ -28,42 +30,68 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _TRANSFORM_CHECKED = ("%{", "<<")
 
 
-def _lark_cache() -> str | bool:
-    """Where lark keeps the compiled grammar (building it costs ~4 s, loading it ~0.1 s).
-
-    The user's cache directory, never the repository; a pickle in a shared /tmp could be
-    planted by another user, so lark's default location is not used.
-    """
+def user_cache_dir() -> Path | None:
+    """clustergen's directory in the user's cache ($XDG_CACHE_HOME or ~/.cache), created on
+    demand; None when there is none. Never the repository; and not a shared /tmp, where
+    another user could plant a file that is loaded from there (lark's cache is a pickle)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
-        return False
+        return None
     directory = Path(base) / "clustergen"
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError:
-        return False
-    import hcl2.version
-    import lark
+        return None
+    return directory
 
-    # lark checks a hash of grammar and options stored in the file, so a stale file is only
-    # rebuilt; the versions in the name keep two installs from overwriting each other's.
-    name = f"hcl2-{hcl2.version.version}-lark-{lark.__version__}.lark-cache"
-    return str(directory / name)
+
+def _hcl2_dir() -> Path:
+    """python-hcl2's package directory, found without running its __init__ (which imports
+    its whole transform/serialize machinery, unused here)."""
+    spec = importlib.util.find_spec("hcl2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("python-hcl2 is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _post_lexer() -> Any:
+    """hcl2's PostLexer class from hcl2/postlexer.py (it imports only lark and typing)."""
+    if "hcl2" in sys.modules:
+        from hcl2.postlexer import PostLexer
+
+        return PostLexer
+    location = _hcl2_dir() / "postlexer.py"
+    spec = importlib.util.spec_from_file_location("_clustergen_hcl2_postlexer", location)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {location}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PostLexer
 
 
 @cache
 def _hcl_parser() -> Callable[[str], Any]:
-    import hcl2.parser
-    from hcl2.postlexer import PostLexer
     from lark import Lark
 
+    grammar = _hcl2_dir() / "hcl2.lark"
+    # Building the LALR tables takes ~4 s, loading them ~0.1 s: lark keeps them in a file
+    # and checks a hash of grammar and options on load. The grammar's own hash in the name
+    # keeps two installs of python-hcl2 from overwriting each other's file.
+    cache_file: str | bool = False
+    directory = user_cache_dir()
+    if directory is not None:
+        import hashlib
+
+        import lark
+
+        tag = hashlib.sha256(grammar.read_bytes()).hexdigest()[:16]
+        cache_file = str(directory / f"hcl2-{tag}-lark-{lark.__version__}.lark-cache")
     parser = Lark.open(
-        "hcl2.lark",
+        str(grammar),
         parser="lalr",
-        rel_to=hcl2.parser.__file__,
         propagate_positions=False,
-        postlex=PostLexer(),
-        cache=_lark_cache(),
+        postlex=_post_lexer()(),
+        cache=cache_file,
     )
     return parser.parse
 
