@@ -977,6 +977,10 @@ def test_apply_passes_the_sops_token_to_the_secret(
         encoding="utf-8",
     )
     (bin_dir / "kubectl").chmod(0o755)
+    # The Image Factory: capi:apply registers the schematic first; no test reaches the network.
+    schematic_id = rendered.context["schematic"]["id"]
+    (bin_dir / "curl").write_text(f'#!/bin/sh\nprintf \'{{"id":"{schematic_id}"}}\'\n')
+    (bin_dir / "curl").chmod(0o755)
     (bin_dir / "sops").symlink_to(sops)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(

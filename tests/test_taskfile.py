@@ -120,3 +120,44 @@ def test_sops_finds_the_init_age_key_unless_told_otherwise(
     env["SOPS_AGE_KEY_FILE"] = "/elsewhere/keys.txt"
     result = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "key=/elsewhere/keys.txt", result.stderr
+
+
+FAKE_CURL = """#!/bin/sh
+# Stand-in for curl: records the posted file and answers like the Image Factory.
+for arg in "$@"; do
+  case "$arg" in @*) cp "${arg#@}" "$RECORD" ;; esac
+done
+printf '{"id":"%s"}' "$ANSWER_ID"
+"""
+
+
+@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_schematic_upload_posts_the_schematic_and_checks_the_id(
+    example: str, tmp_path: Path, rendered: Callable[[str], dict[str, bytes]]
+) -> None:
+    from generator.pipeline import render_tree
+
+    files = rendered(example)
+    context = render_tree(ROOT / "examples" / example).context
+    (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(FAKE_CURL)
+    (bin_dir / "curl").chmod(0o755)
+    record = tmp_path / "posted.yaml"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RECORD": str(record),
+        "ANSWER_ID": context["schematic"]["id"],
+    }
+    run = [TASK, "schematic:upload"]
+    ok = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert f"schematic {context['schematic']['id']} is registered" in ok.stdout
+    assert record.read_text() == context["schematic"]["yaml"]
+    env["ANSWER_ID"] = "0" * 64
+    bad = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
+    assert f"expected id {context['schematic']['id']}" in bad.stderr

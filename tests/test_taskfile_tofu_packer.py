@@ -151,7 +151,8 @@ class Project:
 
     @classmethod
     def create(cls, config: Path, tools: tuple[str, ...], extra_env: dict[str, str]) -> Project:
-        for path, data in render_tree(config).files.items():
+        rendered = render_tree(config)
+        for path, data in rendered.files.items():
             target = config / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -163,8 +164,12 @@ class Project:
         for name in tools:
             (bin_dir / name).write_text(STANDIN.replace("{python}", sys.executable))
             (bin_dir / name).chmod(0o755)
+        # The Image Factory, as packer:build registers the schematic first.
+        factory = f'#!/bin/sh\nprintf \'{{"id":"%s"}}\' {rendered.context["schematic"]["id"]}\n'
+        (bin_dir / "curl").write_text(factory)
+        (bin_dir / "curl").chmod(0o755)
         # Nothing else on PATH, so a tool this machine happens to have cannot leak in.
-        for name in ("sops", "task", "rm", "sleep"):
+        for name in ("sops", "task", "rm", "sleep", "cat", "mktemp"):
             (bin_dir / name).symlink_to(tool(name))
         env = {
             "PATH": str(bin_dir),
