@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from generator.errors import ConflictError, UsageError
 
@@ -77,8 +77,23 @@ def _read_manifest(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     return _str_map(raw.get("files")), _str_map(raw.get("pending"))
 
 
+def _confined(path: str) -> bool:
+    """A manifest entry names a file below the output root, never outside it: the manifest
+    is committed, and a bad merge or a hostile change must not make render delete elsewhere."""
+    pure = PurePosixPath(path)
+    return (
+        bool(path)
+        and "\\" not in path
+        and not pure.is_absolute()
+        and all(part not in ("", ".", "..") for part in path.split("/"))
+        and pure.parts[0] != STATE_DIR
+    )
+
+
 def _str_map(value: object) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if _confined(str(k))}
 
 
 def _manifest_bytes(files: Mapping[str, str], pending: Mapping[str, str] | None = None) -> bytes:
@@ -170,6 +185,12 @@ def plan(root: Path, files: Mapping[str, bytes], managed_dirs: tuple[str, ...] =
             return digest(data) in accepted[path]
         return _looks_generated(data)
 
+    def removable(path: str, data: bytes) -> bool:
+        # Only what the manifest records as written by clustergen is removed without --force;
+        # a file that merely carries the header (copied, renamed, or from another tool run)
+        # is reported, never deleted silently.
+        return path in accepted and digest(data) in accepted[path]
+
     changes: list[Change] = []
     unchanged: list[str] = []
     conflicts: list[str] = []
@@ -191,7 +212,7 @@ def plan(root: Path, files: Mapping[str, bytes], managed_dirs: tuple[str, ...] =
         if old is None:
             continue
         changes.append(Change(path, "remove", old, None))
-        if not ours(path, old):
+        if not removable(path, old):
             conflicts.append(path)
 
     manifest = {path: digest(data) for path, data in files.items()}

@@ -174,3 +174,41 @@ def test_lock_keeps_two_renders_apart(tmp_path: Path) -> None:
             assert time.monotonic() - started > 0.5  # waited for the holder to finish
     finally:
         holder.join(10)
+
+
+def test_a_file_that_only_carries_the_header_is_never_deleted_silently(tmp_path: Path) -> None:
+    """A user's copy of a generated file (not in the manifest) is reported, not removed."""
+    render(tmp_path, files(a="1"))
+    copy = tmp_path / "infra" / "my-copy"
+    copy.write_bytes(HEADER + b"edited copy of a\n")
+    plan = sync.plan(tmp_path, files(a="1"), MANAGED)
+    assert [(c.path, c.action) for c in plan.changes] == [("infra/my-copy", "remove")]
+    assert plan.conflicts == ("infra/my-copy",)
+    with pytest.raises(ConflictError, match="infra/my-copy"):
+        sync.apply(tmp_path, plan)
+    assert copy.exists()
+    sync.apply(tmp_path, plan, force=True)  # the user asked for it
+    assert not copy.exists()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["../victim.txt", "/ABSOLUTE", "infra/../../victim.txt", "./infra/a", "infra//a", "a\\b"],
+)
+def test_manifest_entries_outside_the_output_root_are_ignored(tmp_path: Path, entry: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    render(root, files(a="1"))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    absolute = tmp_path / "absolute.txt"
+    absolute.write_text("precious")
+    entry = entry.replace("/ABSOLUTE", str(absolute))
+    manifest = json.loads((root / sync.MANIFEST).read_text())
+    manifest["files"][entry] = sync.digest(b"precious")
+    (root / sync.MANIFEST).write_text(json.dumps(manifest))
+    plan = sync.plan(root, files(a="1"), MANAGED)
+    assert all(c.path == "infra/a" or c.action != "remove" for c in plan.changes), plan.changes
+    sync.apply(root, plan, force=True)
+    assert victim.read_text() == "precious" and absolute.read_text() == "precious"
+    assert (root / "infra/a").read_bytes() == files(a="1")["infra/a"]
