@@ -97,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConflictError, ClustergenError) as exc:
         error(str(exc))
         return exc.exit_code
+    except OSError as exc:
+        # The file system said no (a file where a directory belongs, no permission, disk
+        # full): an environment problem, one line, exit 2.
+        where = f"{exc.filename}: " if exc.filename else ""
+        error(f"{where}{exc.strerror or exc}")
+        return UsageError.exit_code
     except KeyboardInterrupt:
         return 130
 

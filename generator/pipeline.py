@@ -13,6 +13,7 @@ from typing import Any
 
 from generator import derive, inputs, model
 from generator.errors import Diagnostic
+from generator.load import load_yaml
 
 CREDENTIALS_OUTPUT = "infrastructure/capi/proxmox-credentials.sops.yaml"
 
@@ -60,7 +61,9 @@ def render_tree(
         from generator import secrets
 
         if read.secrets_file is None:
-            warnings.append(secrets.missing_warning(CREDENTIALS_OUTPUT))
+            # The fast loader keeps no positions; this rare warning reloads cluster.yaml for them.
+            positioned = load_yaml(config_dir / inputs.CLUSTER_FILE, shown=read.cluster.file)
+            warnings.append(secrets.missing_warning(CREDENTIALS_OUTPUT, positioned))
         else:
             try:
                 values = secrets.load_secrets(read.secrets_file, shown=inputs.SECRETS_FILE)

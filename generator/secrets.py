@@ -284,12 +284,14 @@ def load_secrets(path: Path, *, shown: str | None = None) -> dict[str, str]:
     return {key: str(data[key]) for key in SECRET_KEYS}
 
 
-def missing_warning(output: str) -> Diagnostic:
+def missing_warning(output: str, cluster: Document) -> Diagnostic:
+    """Anchored at cluster.yaml's provisioners, which asked for capi: the file that exists."""
+    line, col = cluster.locate(["provisioners"])
     return Diagnostic(
-        SECRETS_FILE,
-        1,
-        1,
-        "(file)",
+        cluster.file,
+        line,
+        col,
+        "provisioners",
         f"capi is enabled but {SECRETS_FILE} does not exist: {output} (the Proxmox "
         "credentials Secret the manifests refer to) is not rendered",
         "run `clustergen init` to create the sops setup, then `sops secrets.sops.yaml`",

@@ -172,6 +172,12 @@ def verified(root: Path) -> Callable[[str, bytes], bool]:
     return known
 
 
+def require_output_root(root: Path) -> None:
+    """The output root is a directory, or does not exist yet."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"output root {root} exists and is not a directory")
+
+
 def plan(root: Path, files: Mapping[str, bytes], managed_dirs: tuple[str, ...] = ()) -> Plan:
     """Compare the rendered files with the tree under root. Reads only."""
     recorded, pending = _read_manifest(root)

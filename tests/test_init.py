@@ -18,7 +18,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from generator import resources, secrets
+from generator import cli, resources, secrets
 from generator.commands.init import GITIGNORE_ENTRIES, sops_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,3 +245,19 @@ def test_init_then_render_twice_changes_nothing_and_leaks_nothing(
             continue
         text = (repo / name).read_text(errors="replace")
         assert all(v not in text for v in values.values()), name
+
+
+def test_failed_init_leaves_no_new_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "new" / "cluster"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr("sys.executable", str(tmp_path / "nowhere" / "python"))
+    secrets.sops_binary.cache_clear()
+    try:
+        code = cli.main(["-C", str(target), "init"])
+    finally:
+        secrets.sops_binary.cache_clear()
+    assert code == 2
+    assert "sops is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

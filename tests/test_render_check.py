@@ -254,3 +254,24 @@ def test_output_root_option(cfg: Path, tmp_path: Path, capsys: pytest.CaptureFix
 def test_exit_code_flag_reports_changes(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "-C", str(cfg), "render", "--exit-code")[0] == 1
     assert run(capsys, "-C", str(cfg), "render", "--exit-code")[0] == 0
+
+
+def test_file_system_refusals_are_one_line_exit_2(
+    cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def errors(err: str) -> list[str]:
+        assert "Traceback" not in err
+        return [line for line in err.splitlines() if " error" in line]
+
+    assert run(capsys, "-C", str(cfg), "render")[0] == 0
+    for args in (["render", "-o", str(cfg / "cluster.yaml")], ["check", "-o", "/dev/null"]):
+        code, _, err = run(capsys, "-C", str(cfg), *args)
+        assert code == 2 and len(errors(err)) == 1 and "not a directory" in err, err
+    (cfg / "infrastructure/tofu").rename(tmp_path / "moved")
+    (cfg / "infrastructure/tofu").write_text("a file where a directory belongs\n")
+    before = tree(cfg)
+    for command in ("check", "render"):
+        code, _, err = run(capsys, "-C", str(cfg), command)
+        (line,) = errors(err)
+        assert code == 2 and line.startswith("clustergen: error: ") and "Not a directory" in line
+    assert tree(cfg) == before

@@ -10,6 +10,7 @@ from generator.render import output_dirs
 
 def run(options: Options) -> int:
     root = options.output_root
+    sync.require_output_root(root)
     result = pipeline.render_tree(options.config_dir, root, check=True)
     emit_diagnostics(result.warnings, options.fmt)
     plan = sync.plan(root, result.files, output_dirs(settings.load()))

@@ -8,6 +8,7 @@ failure (no sops, no matching rule) leaves the directory as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +186,17 @@ def run(options: Options) -> int:
     if config_dir.exists() and not config_dir.is_dir():
         raise UsageError(f"{display_name(config_dir)} exists and is not a directory")
     _example_dir(options.example)  # an unknown example must not leave a new empty directory
+    created = [p for p in (config_dir, *config_dir.parents) if not p.exists()]
     config_dir.mkdir(parents=True, exist_ok=True)
-    todo, kept = plan(config_dir, options.example)
+    try:
+        todo, kept = plan(config_dir, options.example)
+    except BaseException:
+        # plan() writes nothing, but it runs sops inside the directory; a failed init leaves
+        # none of the directories it made behind (rmdir: only while they are empty).
+        for directory in created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
     for item in todo:
         path = config_dir / item.name
         try:

@@ -12,7 +12,10 @@ VERBS = {"create": "created", "update": "updated", "remove": "removed"}
 
 def run(options: Options) -> int:
     root = options.output_root
-    result = pipeline.render_tree(options.config_dir, root)
+    sync.require_output_root(root)
+    # A dry run writes nothing, so it needs no encryption: like check it compares decrypted
+    # content when the key is there and the structure when it is not.
+    result = pipeline.render_tree(options.config_dir, root, check=options.dry_run)
     emit_diagnostics(result.warnings, options.fmt)
     managed = output_dirs(settings.load())
     if options.dry_run:
