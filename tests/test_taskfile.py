@@ -69,36 +69,32 @@ def test_go_task_lists_rendered_tasks(
 def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], Path]) -> None:
     config = example_copy("homelab")
     out = tmp_path / "out"
-    env_path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
-    base = [TASK, "--taskfile", str(ROOT / "Taskfile.yaml")]
-    env = {"PATH": env_path, "HOME": str(tmp_path)}
-    result = subprocess.run(
-        [*base, "configure", f"CONFIG_DIR={config}", f"OUT={out}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def task(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                TASK,
+                "--taskfile",
+                str(ROOT / "Taskfile.yaml"),
+                name,
+                f"CONFIG_DIR={config}",
+                f"OUT={out}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+
+    result = task("configure")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid: 5 node(s)" in result.stdout
     assert (out / TASKFILE).is_file()
-    result = subprocess.run(
-        [*base, "check", f"CONFIG_DIR={config}", f"OUT={out}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    result = task("check")
     assert result.returncode == 0, result.stdout + result.stderr
     (out / TASKFILE).write_text("# drift\n")
-    result = subprocess.run(
-        [*base, "check", f"CONFIG_DIR={config}", f"OUT={out}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert result.returncode != 0
+    assert task("check").returncode != 0
 
 
 @pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
