@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -275,3 +276,15 @@ def test_file_system_refusals_are_one_line_exit_2(
         (line,) = errors(err)
         assert code == 2 and line.startswith("clustergen: error: ") and "Not a directory" in line
     assert tree(cfg) == before
+
+
+def test_json_format_keeps_one_document_per_stream(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--format", "json", "-C", str(cfg), "check")
+    assert code == 1
+    assert out.startswith("--- /dev/null")  # the diff, and nothing else
+    warnings = json.loads(err)  # multi-host warns once: capi without secrets.sops.yaml
+    assert [w["severity"] for w in warnings] == ["warning"]
+    code, out, err = run(capsys, "--format", "json", "-C", str(cfg), "render", "--dry-run")
+    assert code == 0 and out.startswith("--- /dev/null") and json.loads(err)

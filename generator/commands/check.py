@@ -12,7 +12,7 @@ def run(options: Options) -> int:
     root = options.output_root
     sync.require_output_root(root)
     result = pipeline.render_tree(options.config_dir, root, check=True)
-    emit_diagnostics(result.warnings, options.fmt)
+    emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     plan = sync.plan(root, result.files, output_dirs(settings.load()))
     for path in result.unverified:
         print(
@@ -21,12 +21,13 @@ def run(options: Options) -> int:
         )
     if plan.changes:
         sys.stdout.write(sync.unified_diff(plan))
-        print(
-            f"clustergen: {len(plan.changes)} file(s) out of date "
-            f"({plan.count('create')} missing, {plan.count('update')} changed, "
-            f"{plan.count('remove')} stale); run `clustergen render`",
-            file=sys.stderr,
-        )
+        if options.fmt != "json":  # stderr then holds only the diagnostics document
+            print(
+                f"clustergen: {len(plan.changes)} file(s) out of date "
+                f"({plan.count('create')} missing, {plan.count('update')} changed, "
+                f"{plan.count('remove')} stale); run `clustergen render`",
+                file=sys.stderr,
+            )
         return 1
     info(options.fmt, f"clustergen: in sync ({len(plan.unchanged)} files)")
     return 0

@@ -16,7 +16,7 @@ def run(options: Options) -> int:
     # A dry run writes nothing, so it needs no encryption: like check it compares decrypted
     # content when the key is there and the structure when it is not.
     result = pipeline.render_tree(options.config_dir, root, check=options.dry_run)
-    emit_diagnostics(result.warnings, options.fmt)
+    emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     managed = output_dirs(settings.load())
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
