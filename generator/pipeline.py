@@ -23,6 +23,8 @@ class Rendered:
     files: dict[str, bytes]  # output path relative to the output root -> bytes to write
     warnings: tuple[Diagnostic, ...]
     context: Mapping[str, Any]
+    # Every directory a template writes into: where sync looks for stale generated files.
+    output_dirs: tuple[str, ...] = ()
     # *.sops.* outputs whose plaintext could not be compared (no key to decrypt): check says so.
     unverified: tuple[str, ...] = ()
 
@@ -79,13 +81,15 @@ def render_tree(
         secrets=values,
         has_secrets_file=read.secrets_file is not None,
     )
-    files = render.render(context, settings.load())
+    render_settings = settings.load()
+    files = render.render(context, render_settings)
+    managed = render.output_dirs(render_settings)
     # Bytes identical to what this clustergen wrote and recorded were verified then; only new
     # or changed outputs are parsed (an unchanged tree never imports hcl2 or lark).
     verify.verify(files, skip=sync.verified(output_root))
     if values is None and not any(_is_sops_output(path) for path in files):
         # No secret to guard, nothing to seal (no capi): the secrets module stays unimported.
-        return Rendered(files, tuple(warnings), _without_secret_values(context))
+        return Rendered(files, tuple(warnings), _without_secret_values(context), managed)
     from generator import secrets
 
     if values is not None and key_available:
@@ -102,6 +106,7 @@ def render_tree(
         sealed.files,
         tuple(warnings + sealed.warnings),
         _without_secret_values(context),
+        managed,
         tuple(sealed.unverified),
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from generator import filters
+from generator import filters, resources
 from generator.errors import Diagnostic, InputError
 from generator.settings import RenderSettings
 
@@ -18,9 +18,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     compiling them costs ~70 ms per process. Jinja keys each entry by template path and
     checks the source's checksum, so an edited template is compiled again; output bytes do
     not depend on it."""
-    from generator.verify import user_cache_dir
-
-    directory = user_cache_dir()
+    directory = resources.user_cache_dir()
     if directory is None:
         return None
     jinja_dir = directory / "jinja"

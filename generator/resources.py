@@ -5,6 +5,7 @@ In a wheel they sit in generator/_data; in a source checkout at the repository r
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -30,3 +31,18 @@ def templates_dir() -> Path:
 
 def makejinja_toml() -> Path:
     return root() / "makejinja.toml"
+
+
+def user_cache_dir() -> Path | None:
+    """clustergen's directory in the user's cache ($XDG_CACHE_HOME or ~/.cache), created on
+    demand; None when there is none. Never the repository; and not a shared /tmp, where
+    another user could plant a file that is loaded from there (lark's cache is a pickle)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    directory = Path(base) / "clustergen"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory

@@ -13,13 +13,13 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from generator import resources
 from generator.errors import Diagnostic, InputError
 
 HCL_SUFFIXES = (".tf", ".tfvars", ".hcl")
@@ -28,21 +28,6 @@ YAML_SUFFIXES = (".yaml", ".yml")
 # hcl2's transform rejects unterminated template directives and malformed heredocs that the
 # grammar lets through; such text is rare in our outputs, so it simply takes the slow path.
 _TRANSFORM_CHECKED = ("%{", "<<")
-
-
-def user_cache_dir() -> Path | None:
-    """clustergen's directory in the user's cache ($XDG_CACHE_HOME or ~/.cache), created on
-    demand; None when there is none. Never the repository; and not a shared /tmp, where
-    another user could plant a file that is loaded from there (lark's cache is a pickle)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(base):
-        return None
-    directory = Path(base) / "clustergen"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return directory
 
 
 def _hcl2_dir() -> Path:
@@ -78,7 +63,7 @@ def _hcl_parser() -> Callable[[str], Any]:
     # and checks a hash of grammar and options on load. The grammar's own hash in the name
     # keeps two installs of python-hcl2 from overwriting each other's file.
     cache_file: str | bool = False
-    directory = user_cache_dir()
+    directory = resources.user_cache_dir()
     if directory is not None:
         import hashlib
 

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import sys
 
-from generator import pipeline, settings, sync
+from generator import pipeline, sync
 from generator.options import Options
 from generator.output import emit_diagnostics, info
-from generator.render import output_dirs
 
 
 def run(options: Options) -> int:
@@ -13,7 +12,7 @@ def run(options: Options) -> int:
     sync.require_output_root(root)
     result = pipeline.render_tree(options.config_dir, root, check=True)
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
-    plan = sync.plan(root, result.files, output_dirs(settings.load()))
+    plan = sync.plan(root, result.files, result.output_dirs)
     for path in result.unverified:
         print(
             f"clustergen: note: {path}: no key to decrypt it; compared its keys and structure only",

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import sys
 
-from generator import pipeline, settings, sync
+from generator import pipeline, sync
 from generator.options import Options
 from generator.output import emit_diagnostics, info
-from generator.render import output_dirs
 
 VERBS = {"create": "created", "update": "updated", "remove": "removed"}
 
@@ -17,7 +16,7 @@ def run(options: Options) -> int:
     # content when the key is there and the structure when it is not.
     result = pipeline.render_tree(options.config_dir, root, check=options.dry_run)
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
-    managed = output_dirs(settings.load())
+    managed = result.output_dirs
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
         sys.stdout.write(sync.unified_diff(plan))
