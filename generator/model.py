@@ -15,7 +15,6 @@ from generator import derive, schematic
 from generator.models import PROVISIONERS
 
 INPUT_FILES = ("cluster.yaml", "nodes.yaml")
-ALL_PROVISIONERS = ("packer", "tofu", "ansible", "capi")
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -81,11 +80,11 @@ def build(
     # An IPv6 literal needs its brackets back inside a URL.
     host_in_url = f"[{endpoint.hostname}]" if ":" in str(endpoint.hostname) else endpoint.hostname
     # Canonical order, so reordering the list in cluster.yaml changes no output.
-    provisioners = [p for p in ALL_PROVISIONERS if p in cluster["provisioners"]]
+    provisioners = [p for p in PROVISIONERS if p in cluster["provisioners"]]
     context: dict[str, Any] = {
         **cluster,
         "provisioners": provisioners,
-        "enabled": {p: p in provisioners for p in ALL_PROVISIONERS},
+        "enabled": {p: p in provisioners for p in PROVISIONERS},
         "nodes": nodes,
         "controllers": [n for n in nodes if n["controller"]],
         "workers": [n for n in nodes if not n["controller"]],

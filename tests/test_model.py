@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from generator import derive, inputs, model, schematic
+from generator.models import PROVISIONERS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "valid"
 
@@ -133,7 +134,7 @@ def test_tags_carry_cluster_and_role_sorted(all_keys: Mapping[str, Any]) -> None
 def test_provisioners_in_canonical_order(all_keys: Mapping[str, Any]) -> None:
     # all_keys lists them reversed; outputs must not depend on the listing order.
     assert all_keys["provisioners"] == ("packer", "tofu", "ansible", "capi")
-    assert dict(all_keys["enabled"]) == dict.fromkeys(model.ALL_PROVISIONERS, True)
+    assert dict(all_keys["enabled"]) == dict.fromkeys(PROVISIONERS, True)
 
 
 def test_enabled_flags(minimal: Mapping[str, Any]) -> None:
