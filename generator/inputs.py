@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator import dialects
+from generator.dialects import stage
 from generator.errors import Diagnostic, InputError, UsageError
 from generator.load import Document, display_name, load_yaml
-from generator.validate import check_schema, has_errors, validate
+from generator.validate import has_errors
 
 CLUSTER_FILE = "cluster.yaml"
 NODES_FILE = "nodes.yaml"
@@ -20,6 +23,9 @@ class Inputs:
     cluster: Document
     nodes: Document
     warnings: tuple[Diagnostic, ...]
+    dialect: str = "clustergen"
+    # Secrets the dialect keeps in cluster.yaml (talos-cluster's API token), else empty.
+    inline_secrets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def secrets_file(self) -> Path | None:
@@ -28,8 +34,8 @@ class Inputs:
 
 
 def _load_and_validate(
-    config_dir: Path, *, fast: bool
-) -> tuple[dict[str, Document], list[Diagnostic]]:
+    config_dir: Path, *, fast: bool, dialect: str = dialects.CLUSTERGEN
+) -> tuple[dict[str, Document], list[Diagnostic], dict[str, str]]:
     docs: dict[str, Document] = {}
     problems: list[Diagnostic] = []
     for name in (CLUSTER_FILE, NODES_FILE):
@@ -40,21 +46,40 @@ def _load_and_validate(
     if problems:
         # Still check the file that did load, so one run reports everything it can.
         for name, doc in docs.items():
-            problems += check_schema(doc, "cluster" if name == CLUSTER_FILE else "nodes")
-        return docs, problems
-    return docs, validate(docs[CLUSTER_FILE], docs[NODES_FILE])
+            kind = "cluster" if name == CLUSTER_FILE else "nodes"
+            problems += stage.schema_only(dialect, doc, kind)
+        return docs, problems, {}
+    checked = stage.check(dialect, docs[CLUSTER_FILE], docs[NODES_FILE], config_dir)
+    docs = {CLUSTER_FILE: checked.cluster, NODES_FILE: checked.nodes}
+    return docs, checked.diagnostics, checked.secrets
 
 
-def read(config_dir: Path) -> Inputs:
-    """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error."""
+def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:
+    """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error.
+
+    dialect: auto (detected from the repo), clustergen, cluster-template or talos-cluster.
+    """
     if not config_dir.is_dir():
         raise UsageError(f"config directory {display_name(config_dir)} does not exist")
+    dialect = dialects.resolve(config_dir, dialect)
     # The C safe loader first. Whenever anything is to be reported (an error or a warning)
     # everything is redone with the round-trip loader, whose positions every message uses:
     # diagnostics read exactly as without the fast path.
-    docs, found = _load_and_validate(config_dir, fast=True)
+    docs, found, inline = _load_and_validate(config_dir, fast=True, dialect=dialect)
     if found:
-        docs, found = _load_and_validate(config_dir, fast=False)
+        docs, found, inline = _load_and_validate(config_dir, fast=False, dialect=dialect)
+    if inline and (config_dir / SECRETS_FILE).is_file():
+        found = [*found, _two_token_places(docs[CLUSTER_FILE])]
     if has_errors(found) or len(docs) < 2:
         raise InputError(found)
-    return Inputs(config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found))
+    return Inputs(
+        config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found), dialect, inline
+    )
+
+
+def _two_token_places(cluster: Document) -> Diagnostic:
+    return cluster.diag(
+        [],
+        f"the Proxmox API token is in cluster.yaml and in {SECRETS_FILE}",
+        "keep it in one place",
+    )

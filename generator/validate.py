@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -68,8 +68,19 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
-def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
-    """The JSON Schema findings of one document (schema_name: cluster or nodes)."""
+# Values never shown in a message (talos-cluster keeps the API token in cluster.yaml).
+SECRET_KEYS = frozenset({"proxmox_api_token_id", "proxmox_api_token_secret"})
+
+
+def check_schema(
+    doc: Document,
+    schema_name: str,
+    unknown_hint: Callable[[list[Any], str], str] | None = None,
+) -> list[Diagnostic]:
+    """The JSON Schema findings of one document (schema_name: cluster, nodes or a dialect's).
+
+    unknown_hint(path, key): a hint for an unknown key (e.g. the dialect that defines it).
+    """
     if not isinstance(doc.data, dict):
         # Every other check would only repeat this one.
         example = "cluster_name: home" if schema_name == "cluster" else "nodes:"
@@ -84,14 +95,19 @@ def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
     for error in _validator(schema_name).iter_errors(doc.data):
         path = list(error.absolute_path)
         kind, value, schema = error.validator, error.instance, error.schema
+        if path and path[-1] in SECRET_KEYS and not isinstance(value, dict):
+            # Say what is wrong without the value (no hint either: it would repeat it).
+            out.append(doc.diag(path, f"is not valid ({kind}: see the schema); value not shown"))
+            continue
         if kind == "additionalProperties" and isinstance(value, dict):
             known = list(schema.get("properties", {}))
             for key in sorted(set(value) - set(known)):
+                hint = unknown_hint(path, key) if unknown_hint else ""
                 out.append(
                     doc.diag(
                         [*path, key],
                         f"unknown key {key!r}",
-                        did_you_mean(key, known),
+                        hint or did_you_mean(key, known),
                         key=True,
                     )
                 )
@@ -152,9 +168,17 @@ def _required_hint(schema: dict[str, Any], key: str) -> str:
     return f"add {key}"
 
 
-def validate(cluster: Document, nodes: Document) -> list[Diagnostic]:
+UnknownHint = Callable[[list[Any], str], str]
+
+
+def validate(
+    cluster: Document,
+    nodes: Document,
+    unknown_hints: tuple[UnknownHint | None, UnknownHint | None] = (None, None),
+) -> list[Diagnostic]:
     """All problems (errors and warnings) of the two inputs, sorted by file and line."""
-    found = check_schema(cluster, "cluster") + check_schema(nodes, "nodes")
+    found = check_schema(cluster, "cluster", unknown_hints[0])
+    found += check_schema(nodes, "nodes", unknown_hints[1])
     if isinstance(cluster.data, dict) and isinstance(nodes.data, dict):
         found += rules.check(cluster, nodes)
     # Two routes to the same finding (schema and a rule) are reported once.
