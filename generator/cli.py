@@ -19,6 +19,9 @@ from generator.errors import ClustergenError, ConflictError, InputError, UsageEr
 from generator.options import Options
 from generator.report import FORMATS
 
+# generator.dialects.CHOICES, without importing the dialects package for --help.
+DIALECT_CHOICES = ("auto", "clustergen", "cluster-template", "talos-cluster")
+
 # Allocations between young collections in the CLI process (the default is 700).
 GC_THRESHOLD = 200_000
 
@@ -42,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         help="directory holding cluster.yaml and nodes.yaml (default: .)",
     )
     common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS)
+    common.add_argument(
+        "--dialect",
+        choices=DIALECT_CHOICES,
+        default=argparse.SUPPRESS,
+        help="keys of the input files (default auto: detected from the repo)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="clustergen",
@@ -50,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clustergen {__version__}")
     parser.add_argument("-C", dest="config_dir", type=Path, default=Path("."), metavar="DIR")
     parser.add_argument("--format", choices=FORMATS, default="text", help="diagnostics format")
+    parser.add_argument("--dialect", choices=DIALECT_CHOICES, default="auto", help="input keys")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, text in COMMANDS.items():
         cmd = sub.add_parser(name, parents=[common], help=text, description=text)
@@ -82,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=getattr(args, "force", False),
         exit_code=getattr(args, "exit_code", False),
         example=getattr(args, "example", "minimal"),
+        dialect=args.dialect,
     )
     from generator.output import emit_diagnostics, error
 

@@ -107,3 +107,15 @@ def vm_id(cluster: dict[str, Any], node: dict[str, Any]) -> int | None:
     if net is None or address not in net or not isinstance(base, int):
         return None
     return int(base) + int(address) - int(net.network_address)
+
+
+def qemu_agent(cluster: dict[str, Any]) -> bool:
+    """vm_advanced.qemu_agent, else whether the image has the guest agent extension (without
+    it nothing answers the agent and bpg would wait for it until its timeout). An image made
+    elsewhere (talos_schematic_id) is assumed to have it, as both host repos' images do."""
+    advanced = cluster.get("vm_advanced") or {}
+    if isinstance(advanced.get("qemu_agent"), bool):
+        return bool(advanced["qemu_agent"])
+    if cluster.get("talos_schematic_id") is not None:
+        return True
+    return "siderolabs/qemu-guest-agent" in (cluster.get("talos_extensions") or [])

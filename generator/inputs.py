@@ -34,8 +34,8 @@ class Inputs:
 
 
 def _load_and_validate(
-    config_dir: Path, *, fast: bool, dialect: str = dialects.CLUSTERGEN
-) -> tuple[dict[str, Document], list[Diagnostic], dict[str, str]]:
+    config_dir: Path, *, fast: bool, requested: str = dialects.AUTO
+) -> tuple[dict[str, Document], list[Diagnostic], dict[str, str], str]:
     docs: dict[str, Document] = {}
     problems: list[Diagnostic] = []
     for name in (CLUSTER_FILE, NODES_FILE):
@@ -43,15 +43,17 @@ def _load_and_validate(
             docs[name] = load_yaml(config_dir / name, fast=fast)
         except InputError as exc:
             problems += exc.diagnostics
+    cluster = docs.get(CLUSTER_FILE)
+    dialect = dialects.resolve(config_dir, requested, cluster.data if cluster else None)
     if problems:
         # Still check the file that did load, so one run reports everything it can.
         for name, doc in docs.items():
             kind = "cluster" if name == CLUSTER_FILE else "nodes"
             problems += stage.schema_only(dialect, doc, kind)
-        return docs, problems, {}
+        return docs, problems, {}, dialect
     checked = stage.check(dialect, docs[CLUSTER_FILE], docs[NODES_FILE], config_dir)
     docs = {CLUSTER_FILE: checked.cluster, NODES_FILE: checked.nodes}
-    return docs, checked.diagnostics, checked.secrets
+    return docs, checked.diagnostics, checked.secrets, dialect
 
 
 def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:
@@ -61,13 +63,15 @@ def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:
     """
     if not config_dir.is_dir():
         raise UsageError(f"config directory {display_name(config_dir)} does not exist")
-    dialect = dialects.resolve(config_dir, dialect)
+    requested = dialect
     # The C safe loader first. Whenever anything is to be reported (an error or a warning)
     # everything is redone with the round-trip loader, whose positions every message uses:
     # diagnostics read exactly as without the fast path.
-    docs, found, inline = _load_and_validate(config_dir, fast=True, dialect=dialect)
+    docs, found, inline, dialect = _load_and_validate(config_dir, fast=True, requested=requested)
     if found:
-        docs, found, inline = _load_and_validate(config_dir, fast=False, dialect=dialect)
+        docs, found, inline, dialect = _load_and_validate(
+            config_dir, fast=False, requested=requested
+        )
     if inline and (config_dir / SECRETS_FILE).is_file():
         found = [*found, _two_token_places(docs[CLUSTER_FILE])]
     if has_errors(found) or len(docs) < 2:

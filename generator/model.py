@@ -59,6 +59,11 @@ def build(
     cluster["node_default_gateway"] = derive.gateway(cluster)
     if cluster.get("talos_template") is None:
         cluster["talos_template"] = f"talos-{cluster['talos_version']}"
+    cluster["vm_advanced"] = {
+        **derive.CLUSTER_DEFAULTS["vm_advanced"],
+        **(cluster_in.get("vm_advanced") or {}),
+    }
+    cluster["qemu_agent"] = derive.qemu_agent(cluster)
     given = cluster.get("vm_defaults") or {}
     cluster["vm_defaults"] = {
         role: {**derive.ROLE_DEFAULTS_BY_ROLE[role], **(given.get(role) or {})}
@@ -74,6 +79,7 @@ def build(
         platform=cluster["talos_platform"],
         arch=cluster["talos_arch"],
         secureboot=cluster["talos_secureboot"],
+        given_id=cluster.get("talos_schematic_id"),
     )
     endpoint = urlsplit(cluster["proxmox_endpoint"])
     port = endpoint.port or 8006

@@ -15,6 +15,7 @@ class Options:
     force: bool = False
     exit_code: bool = False  # render: exit 1 when it changed something
     example: str = "minimal"
+    dialect: str = "auto"  # auto | clustergen | cluster-template | talos-cluster
 
     @property
     def output_root(self) -> Path:

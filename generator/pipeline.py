@@ -41,7 +41,11 @@ def needs_secrets(cluster: Mapping[str, Any]) -> bool:
 
 
 def render_tree(
-    config_dir: Path, output_root: Path | None = None, *, check: bool = False
+    config_dir: Path,
+    output_root: Path | None = None,
+    *,
+    check: bool = False,
+    dialect: str = "auto",
 ) -> Rendered:
     """Everything up to (not including) sync, in memory.
 
@@ -53,13 +57,17 @@ def render_tree(
     from generator import render, settings, sync, verify
 
     output_root = output_root if output_root is not None else config_dir
-    read = inputs.read(config_dir)
+    read = inputs.read(config_dir, dialect)
     warnings = list(read.warnings)
 
     # Decrypt only when an output needs a secret: a render without capi runs without sops.
     values: Mapping[str, str] | None = None
     key_available = True
-    if needs_secrets(read.cluster.data):
+    if read.inline_secrets:
+        # talos-cluster keeps the token in its git-ignored cluster.yaml: the same secrets,
+        # guarded the same way (no output outside *.sops.* may contain them).
+        values = dict(read.inline_secrets)
+    elif needs_secrets(read.cluster.data):
         from generator import secrets
 
         if read.secrets_file is None:

@@ -399,4 +399,6 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
 
 
 def check(cluster: Document, nodes: Document) -> list[Diagnostic]:
-    return [d for rule in RULES for d in rule(cluster, nodes)]
+    from generator import honoured
+
+    return [d for rule in (*RULES, honoured.check) for d in rule(cluster, nodes)]

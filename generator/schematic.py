@@ -117,10 +117,15 @@ def build(
     platform: str,
     arch: str,
     secureboot: bool,
+    given_id: str | None = None,
 ) -> Schematic:
     # Sorted, so the ID does not depend on the order the user listed the extensions in.
     text = schematic_yaml(sorted(extensions), list(extra_kernel_args))
     ident = schematic_id(text)
+    if given_id is not None:
+        # Made elsewhere (a host repo's per-node schematic_id): its document is unknown.
+        ident = given_id
+        text = f"# schematic {given_id} is given (talos_schematic_id); its document is not known here\n"
     suffix = "-secureboot" if secureboot else ""
     base = f"https://{FACTORY}/image/{ident}/v{talos_version}/{platform}-{arch}{suffix}"
     return Schematic(

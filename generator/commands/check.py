@@ -10,7 +10,7 @@ from generator.output import emit_diagnostics, info
 def run(options: Options) -> int:
     root = options.output_root
     sync.require_output_root(root)
-    result = pipeline.render_tree(options.config_dir, root, check=True)
+    result = pipeline.render_tree(options.config_dir, root, check=True, dialect=options.dialect)
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     plan = sync.plan(root, result.files, result.output_dirs)
     for path in result.unverified:

@@ -14,7 +14,9 @@ def run(options: Options) -> int:
     sync.require_output_root(root)
     # A dry run writes nothing, so it needs no encryption: like check it compares decrypted
     # content when the key is there and the structure when it is not.
-    result = pipeline.render_tree(options.config_dir, root, check=options.dry_run)
+    result = pipeline.render_tree(
+        options.config_dir, root, check=options.dry_run, dialect=options.dialect
+    )
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     managed = result.output_dirs
     if options.dry_run:

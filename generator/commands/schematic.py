@@ -13,7 +13,7 @@ KEYS = ("id", "image_url", "iso_url", "installer_image")
 
 
 def run(options: Options) -> int:
-    read = inputs.read(options.config_dir)
+    read = inputs.read(options.config_dir, options.dialect)
     context = model.build(read.cluster.data, read.nodes.data)
     image = context["schematic"]
     if options.fmt == "json":

@@ -13,6 +13,7 @@ import re
 import stat
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from generator.errors import UsageError
 from generator.load import display_name
@@ -67,19 +68,30 @@ def _host_text(text: str) -> str:
     return strip_block(text)
 
 
-def detect(config_dir: Path) -> str:
-    """The dialect of the repo at config_dir, from the host's CUE schema when there is one."""
+def detect(config_dir: Path, cluster: Any = None) -> str:
+    """The dialect of the repo at config_dir: from the host's CUE schema when there is one,
+    else from cluster.yaml's keys (a host's own key, like cloudflare_domain, names the host)."""
     text = read_repo_file(config_dir, CLUSTER_CUE)
-    if text is None:
+    if text is not None:
+        return TALOS_CLUSTER if _TALOS_CLUSTER_KEY.search(_host_text(text)) else CLUSTER_TEMPLATE
+    if not isinstance(cluster, dict):
         return CLUSTERGEN
-    if _TALOS_CLUSTER_KEY.search(_host_text(text)):
+    owners = foreign_keys()[("cluster", "top")]
+    found = {owners.get(key) for key in cluster}
+    if TALOS_CLUSTER in _talos_cluster_only(cluster):
         return TALOS_CLUSTER
-    return CLUSTER_TEMPLATE
+    return CLUSTER_TEMPLATE if CLUSTER_TEMPLATE in found else CLUSTERGEN
 
 
-def resolve(config_dir: Path, requested: str) -> str:
+def _talos_cluster_only(cluster: dict[str, Any]) -> set[str]:
+    """{talos-cluster} when cluster.yaml has a key only talos-cluster defines."""
+    owners = foreign_keys()[("cluster", "top")]
+    return {TALOS_CLUSTER} if any(owners.get(k) == TALOS_CLUSTER for k in cluster) else set()
+
+
+def resolve(config_dir: Path, requested: str, cluster: Any = None) -> str:
     if requested == AUTO:
-        return detect(config_dir)
+        return detect(config_dir, cluster)
     if requested not in DIALECTS:
         raise UsageError(f"unknown dialect {requested!r}; choose one of: {', '.join(CHOICES)}")
     return requested

@@ -38,7 +38,7 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         "talos_template": base["talos_template"],
         "talos_template_vmid": base["talos_template_vmid"],
         # Without the guest agent extension nothing answers the agent, so leave it off.
-        "qemu_agent": GUEST_AGENT in base["talos_extensions"],
+        "qemu_agent": base["qemu_agent"],
         # proxmox-iso takes tags as one semicolon-separated string.
         "template_tags": ";".join(sorted({"talos", "template", base["cluster_name"]})),
     }

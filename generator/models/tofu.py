@@ -29,6 +29,7 @@ NODE_KEYS = (
     "disk_size",
     "tags",
 )
+STARTUP_KEYS = ("startup_order", "startup_delay", "shutdown_delay")
 
 
 def _node(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,7 +38,17 @@ def _node(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         f"Talos Linux {node['role']} {node['name']} of cluster {base['cluster_name']}"
     )
     values["tags"] = list(node["tags"])
-    return {key: values[key] for key in NODE_KEYS}
+    out = {key: values[key] for key in NODE_KEYS}
+    if any(node.get(k) is not None for k in STARTUP_KEYS):
+        # bpg's startup block: order, up_delay, down_delay (-1: Proxmox's default).
+        out["startup"] = {
+            "order": node.get("startup_order") if node.get("startup_order") is not None else -1,
+            "up_delay": node.get("startup_delay") if node.get("startup_delay") is not None else -1,
+            "down_delay": (
+                node.get("shutdown_delay") if node.get("shutdown_delay") is not None else -1
+            ),
+        }
+    return out
 
 
 def variables(base: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,13 +69,40 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         "talos_template_node": base["proxmox_node"],
         # Without the guest agent extension nothing answers the agent and bpg would wait for
         # it until its timeout, so leave it off.
-        "qemu_agent": GUEST_AGENT in base["talos_extensions"],
+        "qemu_agent": base["qemu_agent"],
         "nodes": {n["name"]: _node(base, n) for n in base["nodes"]},
+    }
+
+
+def vm(base: Mapping[str, Any]) -> dict[str, Any]:
+    """vm_advanced as the bpg resource spells it; nodes.tf writes the optional ones only when
+    they differ from the provider's defaults, so a cluster without them renders as before."""
+    adv = base["vm_advanced"]
+    return {
+        "machine": adv["machine"],
+        "bios": adv["bios"],
+        "scsi_hardware": adv["scsi_hw"],
+        "os_type": adv["ostype"],
+        "numa": adv["numa"],
+        "floating": adv["balloon"],
+        "queues": adv["net_queues"],
+        "discard": "on" if adv["disk_discard"] else "ignore",
+        "ssd": adv["disk_ssd"],
+        "backup": adv["disk_backup"],
+        "replicate": adv["disk_replicate"],
+        # Any node with a start order or delay: nodes get a startup block (and the variable
+        # its attribute).
+        "startup": any(
+            n.get(k) is not None
+            for n in base["nodes"]
+            for k in ("startup_order", "startup_delay", "shutdown_delay")
+        ),
     }
 
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
     return {
+        "vm": vm(base),
         "variables": variables(base),
         "token_variable": TOKEN_VARIABLE,
         "node_addresses": " ".join(n["address"] for n in base["nodes"]),
