@@ -84,6 +84,7 @@ def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:
 def _two_token_places(cluster: Document) -> Diagnostic:
     return cluster.diag(
         [],
-        f"the Proxmox API token is in cluster.yaml and in {SECRETS_FILE}",
-        "keep it in one place",
+        f"the Proxmox API token is in cluster.yaml and in {SECRETS_FILE}; cluster.yaml's is used",
+        f"keep it in one place (remove {SECRETS_FILE} or the two proxmox_api_token_* keys)",
+        severity="warning",
     )

@@ -12,6 +12,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from generator import resources, secrets
 from generator.errors import UsageError
@@ -107,8 +108,14 @@ def _gitignore_addition(existing: str | None) -> bytes:
     return (lead + block + "".join(f"{m}\n" for m in missing)).encode("utf-8")
 
 
-def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
-    """(files to write, notes on files left alone)."""
+def plan(
+    config_dir: Path, example: str, *, token_in_cluster_yaml: bool = False
+) -> tuple[list[Planned], list[str]]:
+    """(files to write, notes on files left alone).
+
+    token_in_cluster_yaml: the repo keeps the API token in its git-ignored cluster.yaml
+    (talos-cluster), so no secrets.sops.yaml is made.
+    """
     source = _example_dir(example)
     todo: list[Planned] = []
     kept: list[str] = []
@@ -139,6 +146,8 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
 
     if (config_dir / secrets.SECRETS_FILE).exists():
         kept.append(f"{secrets.SECRETS_FILE} (exists)")
+    elif token_in_cluster_yaml:
+        kept.append(f"{secrets.SECRETS_FILE} (not created: the token stays in cluster.yaml)")
     else:
         if has_config:
             encrypted = secrets.encrypt(
@@ -181,6 +190,14 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
+def _host_repo(options: Options) -> Any:
+    """In a cluster-template or talos-cluster repo: the extension of its CUE schemas with
+    clustergen's keys (generator.dialects.adopt), applied once the rest is prepared."""
+    from generator.dialects import adopt
+
+    return adopt.prepare(options.config_dir, options.dialect, options.example)
+
+
 def run(options: Options) -> int:
     config_dir = options.config_dir
     if config_dir.exists() and not config_dir.is_dir():
@@ -188,8 +205,10 @@ def run(options: Options) -> int:
     _example_dir(options.example)  # an unknown example must not leave a new empty directory
     created = [p for p in (config_dir, *config_dir.parents) if not p.exists()]
     config_dir.mkdir(parents=True, exist_ok=True)
+    schemas = _host_repo(options)
+    example = schemas.dialect if schemas.dialect_example else options.example
     try:
-        todo, kept = plan(config_dir, options.example)
+        todo, kept = plan(config_dir, example, token_in_cluster_yaml=schemas.token_in_cluster_yaml)
     except BaseException:
         # plan() writes nothing, but it runs sops inside the directory; a failed init leaves
         # none of the directories it made behind (rmdir: only while they are empty).
@@ -197,6 +216,7 @@ def run(options: Options) -> int:
             with contextlib.suppress(OSError):
                 directory.rmdir()
         raise
+    schemas.apply(options.fmt)
     for item in todo:
         path = config_dir / item.name
         try:

@@ -9,13 +9,21 @@ Writing the block again replaces it: running init twice changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generator import resources
-from generator.dialects import CLUSTER_CUE, NODES_CUE, TALOS_CLUSTER, read_repo_file
+from generator.dialects import (
+    CLUSTER_CUE,
+    CLUSTERGEN,
+    NODES_CUE,
+    TALOS_CLUSTER,
+    read_repo_file,
+)
 
 BEGIN = "// BEGIN clustergen: keys clustergen adds (written by `clustergen init`; do not edit)"
 END = "// END clustergen"
@@ -134,4 +142,63 @@ def diff(changes: list[tuple[Path, str, str]]) -> str:
     )
 
 
-__all__ = ["BEGIN", "END", "TALOS_CLUSTER", "diff", "extended", "plan", "strip_block"]
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace path through a temp file + rename (the rename never follows a symlink)."""
+    import os
+    import tempfile
+
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `clustergen init` does to a host repo's CUE schemas, computed before anything
+    is written (a failing init leaves the repo as it was)."""
+
+    config_dir: Path
+    dialect: str
+    changes: list[tuple[Path, str, str]]
+    dialect_example: bool  # start a missing cluster.yaml from the host's example
+    token_in_cluster_yaml: bool
+
+    def apply(self, fmt: str) -> None:
+        import sys
+
+        from generator.output import info
+
+        if self.dialect == CLUSTERGEN:
+            return
+        if self.changes:
+            sys.stdout.write(diff(self.changes))
+        for relative, _old, new in self.changes:
+            _write(self.config_dir / relative, new)
+            info(fmt, f"updated {relative.as_posix()} (clustergen's keys, {self.dialect} dialect)")
+        if not self.changes and (self.config_dir / CLUSTER_CUE).exists():
+            info(fmt, f"kept {CLUSTER_CUE.as_posix()} (has clustergen's keys)")
+
+
+def prepare(config_dir: Path, requested: str, example: str) -> Prepared:
+    from generator import dialects
+
+    dialect = dialects.resolve(config_dir, requested)
+    host = dialect != CLUSTERGEN
+    return Prepared(
+        config_dir,
+        dialect,
+        plan(config_dir, dialect) if host else [],
+        dialect_example=host and example == "minimal",
+        token_in_cluster_yaml=dialect == TALOS_CLUSTER,
+    )

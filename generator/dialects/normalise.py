@@ -109,6 +109,13 @@ def _host_keys(dialect: str, kind: str) -> set[str]:
     return {k for k, spec in props.items() if spec.get("x-dialect") == dialect}
 
 
+def _shown(value: Any) -> str:
+    """A value as YAML writes it (true, not True)."""
+    import json
+
+    return json.dumps(value)
+
+
 def _vlan(text: Any) -> int | None:
     if isinstance(text, str) and text.isdigit() and 1 <= int(text) <= 4094:
         return int(text)
@@ -210,6 +217,11 @@ class _Normaliser:
             )
 
     def versions(self, out: _Out) -> None:
+        if self.dialect == TALOS_CLUSTER:
+            # talos-cluster keeps them in cluster.yaml (its talenv.yaml.j2 is not the source).
+            for key, default in TC_VERSIONS.items():
+                out.data.setdefault(key, default)
+            return
         found = talenv.read(self.config_dir)
         self.problems.extend(found.diagnostics)
         for key, host in (("talos_version", "talosVersion"), ("kubernetes_version", "kubernetesVersion")):
@@ -340,7 +352,8 @@ class _Normaliser:
             self.error(
                 self.nodes_doc,
                 ["nodes", index, key],
-                f"{key} {value!r} differs from nodes[{first_index}]'s {first!r}: clustergen does "
+                f"{key} {_shown(value)} differs from nodes[{first_index}]'s {_shown(first)}: "
+                "clustergen does "
                 f"not support per-node {what} yet (one Talos template per cluster)",
                 f"give every node the same {key}",
             )
@@ -349,7 +362,8 @@ class _Normaliser:
             self.error(
                 self.cluster_doc,
                 [target],
-                f"{target} {mine!r} disagrees with the nodes' {key} {first!r} in nodes.yaml",
+                f"{target} {_shown(mine)} disagrees with the nodes' {key} {_shown(first)} "
+                "in nodes.yaml",
                 f"remove {target} (the host keeps it per node)",
             )
         source = ("nodes", first_index, key) if key in raw[first_index] else None
@@ -429,11 +443,33 @@ class _Normaliser:
                 )
 
 
+def pick_vm_ids(cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+    """talos-cluster: a node without vm_id is Proxmox's to number. clustergen numbers it
+    (stable IDs), as its own dialect does (vm_id_base + host number), stepping over every ID
+    another node or the template holds, so an explicit vm_id never clashes with a derived one."""
+    from generator import derive
+
+    taken = {n["vm_id"] for n in nodes if isinstance(n, dict) and isinstance(n.get("vm_id"), int)}
+    taken.add(cluster.get("talos_template_vmid", derive.CLUSTER_DEFAULTS["talos_template_vmid"]))
+    for node in nodes:
+        if not isinstance(node, dict) or "vm_id" in node:
+            continue
+        candidate = derive.vm_id(cluster, node)
+        if candidate is None:
+            continue
+        while candidate in taken:
+            candidate += 1
+        node["vm_id"] = candidate
+        taken.add(candidate)
+
+
 def normalise(dialect: str, cluster: Document, nodes: Document, config_dir: Path) -> Normalised:
     """Schema-valid host inputs -> clustergen's inputs (documents with source positions)."""
     work = _Normaliser(dialect, cluster, nodes, config_dir)
     node_list, node_paths = work.nodes()
     out = work.cluster(node_list)
+    if dialect == TALOS_CLUSTER:
+        pick_vm_ids(out.data, node_list)
     for key in SECRET_KEYS:
         out.data.pop(key, None)
     return Normalised(
