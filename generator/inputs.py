@@ -76,9 +76,7 @@ def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:
         found = [*found, _two_token_places(docs[CLUSTER_FILE])]
     if has_errors(found) or len(docs) < 2:
         raise InputError(found)
-    return Inputs(
-        config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found), dialect, inline
-    )
+    return Inputs(config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found), dialect, inline)
 
 
 def _two_token_places(cluster: Document) -> Diagnostic:

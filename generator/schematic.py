@@ -125,7 +125,7 @@ def build(
     if given_id is not None:
         # Made elsewhere (a host repo's per-node schematic_id): its document is unknown.
         ident = given_id
-        text = f"# schematic {given_id} is given (talos_schematic_id); its document is not known here\n"
+        text = f"# schematic {given_id} is given (talos_schematic_id); its document is unknown\n"
     suffix = "-secureboot" if secureboot else ""
     base = f"https://{FACTORY}/image/{ident}/v{talos_version}/{platform}-{arch}{suffix}"
     return Schematic(

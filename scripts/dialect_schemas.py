@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-HOSTS = Path(os.environ.get("CLUSTERGEN_REFERENCE") or ROOT.parent / "shared" / "reference") / "hosts"
+HOSTS = (
+    Path(os.environ.get("CLUSTERGEN_REFERENCE") or ROOT.parent / "shared" / "reference") / "hosts"
+)
 CT = HOSTS / "cluster-template-77cc9f5" / ".taskfiles" / "template" / "resources"
 TC = HOSTS / "talos-cluster-c999e05" / ".taskfiles" / "template" / "resources"
 OUT = ROOT / "schemas" / "dialects"
@@ -71,20 +73,30 @@ def union(
     host_node_required: list[str],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     cluster = _own("cluster")
-    cluster["$id"] = cluster["$id"].replace("cluster.schema.json", f"dialects/{dialect}.cluster.schema.json")
+    cluster["$id"] = cluster["$id"].replace(
+        "cluster.schema.json", f"dialects/{dialect}.cluster.schema.json"
+    )
     cluster["title"] = f"clustergen cluster.yaml ({dialect} dialect)"
     for key, spec in host_cluster.items():
         cluster["properties"][key] = _described(spec, dialect, key)
     required = [k for k in cluster["required"] if k not in NOT_REQUIRED[dialect]]
-    cluster["required"] = [*host_cluster_required, *[k for k in required if k not in host_cluster_required]]
+    cluster["required"] = [
+        *host_cluster_required,
+        *[k for k in required if k not in host_cluster_required],
+    ]
 
     nodes = _own("nodes")
-    nodes["$id"] = nodes["$id"].replace("nodes.schema.json", f"dialects/{dialect}.nodes.schema.json")
+    nodes["$id"] = nodes["$id"].replace(
+        "nodes.schema.json", f"dialects/{dialect}.nodes.schema.json"
+    )
     nodes["title"] = f"clustergen nodes.yaml ({dialect} dialect)"
     node = nodes["$defs"]["node"]
     for key, spec in host_node.items():
         node["properties"][key] = _described(spec, dialect, key)
-    node["required"] = [*host_node_required, *[k for k in node["required"] if k not in host_node_required]]
+    node["required"] = [
+        *host_node_required,
+        *[k for k in node["required"] if k not in host_node_required],
+    ]
     return cluster, nodes
 
 

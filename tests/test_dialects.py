@@ -15,8 +15,8 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
-from conftest import EXAMPLES_DIR, ROOT, tool
 
+from conftest import EXAMPLES_DIR, ROOT, tool
 from generator import dialects
 from generator.cli import main
 from generator.errors import InputError
@@ -79,7 +79,8 @@ def sops_config(config: Path) -> None:
 
     recipient = x25519.Identity.generate().to_public()
     (config / ".sops.yaml").write_text(
-        f"creation_rules:\n  - path_regex: \\.sops\\.ya?ml$\n    encrypted_regex: ^(data|stringData)$\n    age: {recipient}\n"
+        "creation_rules:\n  - path_regex: \\.sops\\.ya?ml$\n"
+        f"    encrypted_regex: ^(data|stringData)$\n    age: {recipient}\n"
     )
 
 
@@ -135,7 +136,11 @@ def test_talos_cluster_schema_holds_every_host_key_with_the_host_type(reference_
     host = json.loads((resources / "cluster.schema.json").read_text())["properties"]
     ours = json.loads((ROOT / "schemas/dialects/talos-cluster.cluster.schema.json").read_text())
     for key, spec in host.items():
-        mine = {k: v for k, v in ours["properties"][key].items() if k not in ("description", "x-dialect")}
+        mine = {
+            k: v
+            for k, v in ours["properties"][key].items()
+            if k not in ("description", "x-dialect")
+        }
         theirs = {k: v for k, v in spec.items() if k not in ("description", "default")}
         assert mine == theirs, key
     own = json.loads((ROOT / "schemas/cluster.schema.json").read_text())["properties"]
@@ -145,7 +150,9 @@ def test_talos_cluster_schema_holds_every_host_key_with_the_host_type(reference_
 
 def test_cluster_template_schema_holds_exactly_the_cue_keys(reference_dir: Path) -> None:
     resources = reference_dir / "hosts" / CT / ".taskfiles" / "template" / "resources"
-    cue_keys = set(re.findall(r"^\t(\w+)\??:", (resources / "cluster.schema.cue").read_text(), re.M))
+    cue_keys = set(
+        re.findall(r"^\t(\w+)\??:", (resources / "cluster.schema.cue").read_text(), re.M)
+    )
     ours = json.loads((ROOT / "schemas/dialects/cluster-template.cluster.schema.json").read_text())
     hosts = {k for k, v in ours["properties"].items() if v.get("x-dialect") == "cluster-template"}
     assert hosts == cue_keys
@@ -246,11 +253,14 @@ def test_the_option_overrides_detection(tmp_path: Path, capsys: pytest.CaptureFi
     code, out, err = run_cli(capsys, "validate", "--dialect", "clustergen", "-C", str(config))
     assert code == 1
     lines = relative(err, config)[:-1]
-    assert lines and all(re.match(r"^cluster\.yaml:\d+:\d+: error: |^nodes\.yaml:\d+:\d+: error: ", l) for l in lines)
+    assert lines and all(
+        re.match(r"^(cluster|nodes)\.yaml:\d+:\d+: error: ", line) for line in lines
+    )
     assert any(
-        "unknown key 'proxmox_api_url'" in l
-        and "proxmox_api_url is a talos-cluster key; this repo is read as clustergen (--dialect talos-cluster" in l
-        for l in lines
+        "unknown key 'proxmox_api_url'" in line
+        and "proxmox_api_url is a talos-cluster key; this repo is read as clustergen" in line
+        and "(--dialect talos-cluster to switch)" in line
+        for line in lines
     ), lines
     code, out, _ = run_cli(capsys, "--dialect", "talos-cluster", "validate", "-C", str(config))
     assert code == 0 and "(talos-cluster dialect)" in out
@@ -283,7 +293,9 @@ def test_a_typo_is_one_line_with_did_you_mean_among_the_union(
     assert len(err.splitlines()) == 2  # the one problem and the summary
 
 
-def test_a_key_of_another_dialect_says_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_key_of_another_dialect_says_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "ct"
     shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
     path = config / "nodes.yaml"
@@ -318,12 +330,20 @@ def test_talos_cluster_keys_in_the_opentofu_files(rendered: Any) -> None:
     nodes = values["nodes"]
     gpu = nodes["gpu-0"]
     assert (gpu["vm_id"], gpu["cores"], gpu["sockets"], gpu["memory"], gpu["disk_size"]) == (
-        3020, 16, 2, 32768, 512,
+        3020,
+        16,
+        2,
+        32768,
+        512,
     )
     assert gpu["startup"] == {"order": 2, "up_delay": -1, "down_delay": 180}
     assert nodes["cp-0"]["startup"] == {"order": 1, "up_delay": 30, "down_delay": -1}
     # role defaults over the global ones; cpu_type from proxmox_vm_advanced; its tags on every VM
-    assert (nodes["cp-1"]["cores"], nodes["cp-1"]["memory"], nodes["cp-1"]["disk_size"]) == (4, 8192, 64)
+    assert (nodes["cp-1"]["cores"], nodes["cp-1"]["memory"], nodes["cp-1"]["disk_size"]) == (
+        4,
+        8192,
+        64,
+    )
     assert {n["cpu_type"] for n in nodes.values()} == {"x86-64-v2-AES"}
     assert all({"talos", "lab"} <= set(n["tags"]) for n in nodes.values())
     tf = text(files, "infrastructure/tofu/nodes.tf")
@@ -344,7 +364,12 @@ def test_host_defaults_apply_where_a_host_key_is_absent(tmp_path: Path) -> None:
     config = tmp_path / "tc"
     shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
     cluster, nodes = load_example("talos-cluster")
-    for key in ("proxmox_vm_advanced", "proxmox_disk_storage", "proxmox_vm_worker_defaults", "talos_version"):
+    for key in (
+        "proxmox_vm_advanced",
+        "proxmox_disk_storage",
+        "proxmox_vm_worker_defaults",
+        "talos_version",
+    ):
         cluster.pop(key)
     cluster["proxmox_vm_defaults"] = {"cores": 6}
     write(config, cluster, nodes)
@@ -353,7 +378,10 @@ def test_host_defaults_apply_where_a_host_key_is_absent(tmp_path: Path) -> None:
     assert values["proxmox_storage"] == "local-lvm"
     assert values["proxmox_bridge"] == "vmbr0"
     # worker: no role block -> proxmox_vm_defaults.cores, then the host's global defaults
-    assert (values["nodes"]["gpu-0"]["sockets"], values["nodes"]["gpu-0"]["cpu_type"]) == (2, "host")
+    assert (values["nodes"]["gpu-0"]["sockets"], values["nodes"]["gpu-0"]["cpu_type"]) == (
+        2,
+        "host",
+    )
     tf = text(files, "infrastructure/tofu/nodes.tf")
     assert 'scsi_hardware = "virtio-scsi-pci"' in tf  # the host's default, not clustergen's
     assert "numa    = true" in tf and "queues      = 4" in tf
@@ -362,10 +390,14 @@ def test_host_defaults_apply_where_a_host_key_is_absent(tmp_path: Path) -> None:
 
 def test_talos_cluster_keys_in_packer_ansible_and_capi(tc_all: dict[str, bytes]) -> None:
     pkr = text(tc_all, "infrastructure/packer/variables.pkrvars.hcl")
-    assert '"https://pve.example.com:8006/api2/json"' in pkr or '"https://pve.example.com:8006"' in pkr
+    assert (
+        '"https://pve.example.com:8006/api2/json"' in pkr or '"https://pve.example.com:8006"' in pkr
+    )
     for value in ('"ceph-vm"', '"vmbr1"', '"30"', SCHEMATIC):
         assert value in pkr, value
-    assert "secureboot          = false" in pkr.replace("talos_secureboot    = false", "secureboot          = false")
+    assert "secureboot          = false" in pkr.replace(
+        "talos_secureboot    = false", "secureboot          = false"
+    )
     flat = text(tc_all, "infrastructure/ansible/vars/cluster.yaml")
     for value in ("ceph-vm", "vmbr1", "tag=30", "3020", "32768"):
         assert value in flat, value
@@ -385,10 +417,8 @@ def test_the_token_in_cluster_yaml_is_a_secret_everywhere(tc_all: dict[str, byte
 
 
 def test_a_leaking_template_is_caught_for_the_inline_token(tmp_path: Path) -> None:
-    from generator import secrets
-
     # The pipeline hands the inline token to the same guard as a decrypted secrets file.
-    from generator import inputs
+    from generator import inputs, secrets
 
     inline = inputs.read(EXAMPLES_DIR / "talos-cluster").inline_secrets
     assert set(inline) == {"proxmox_api_token_id", "proxmox_api_token_secret"}
@@ -397,7 +427,9 @@ def test_a_leaking_template_is_caught_for_the_inline_token(tmp_path: Path) -> No
     assert "proxmox_api_token_secret" in caught.value.diagnostics[0].message
 
 
-def test_a_bad_token_is_reported_without_its_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_token_is_reported_without_its_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "tc"
     shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
     path = config / "cluster.yaml"
@@ -437,7 +469,9 @@ def test_vlan_modes(tmp_path: Path) -> None:
 def test_versions_from_talenv_and_their_conflict(tmp_path: Path) -> None:
     config = tmp_path / "ct"
     shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
-    (config / "talos" / "talenv.yaml").write_text("talosVersion: v1.12.3\nkubernetesVersion: v1.35.2\n")
+    (config / "talos" / "talenv.yaml").write_text(
+        "talosVersion: v1.12.3\nkubernetesVersion: v1.35.2\n"
+    )
     files = render_tree(config).files
     assert '"1.12.3"' in text(files, "infrastructure/packer/variables.pkrvars.hcl")
     cluster, nodes = load_example("cluster-template")
@@ -471,7 +505,9 @@ def test_per_node_schematic_is_a_clear_error_for_now(tmp_path: Path) -> None:
     write(config, cluster, nodes)
     found = errors_of(config)
     assert len(found) == 1
-    assert "nodes[3].schematic_id" in found[0] and "does not support per-node schematics" in found[0]
+    assert (
+        "nodes[3].schematic_id" in found[0] and "does not support per-node schematics" in found[0]
+    )
 
 
 def test_the_schematic_comes_from_the_nodes(rendered: Any) -> None:
@@ -499,7 +535,10 @@ def test_both_spellings_of_one_value_are_an_error(tmp_path: Path) -> None:
     nodes["nodes"][3]["cores"] = 2
     write(config, cluster, nodes)
     found = errors_of(config)
-    assert any("proxmox_storage 'local-zfs' disagrees with proxmox_disk_storage 'ceph-vm'" in f for f in found)
+    assert any(
+        "proxmox_storage 'local-zfs' disagrees with proxmox_disk_storage 'ceph-vm'" in f
+        for f in found
+    )
     assert any("nodes[3].cores: cores and vm_cores both given" in f for f in found)
 
 
@@ -508,10 +547,12 @@ def test_a_normalised_value_is_reported_at_its_source(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
     path = config / "cluster.yaml"
     path.write_text(path.read_text().replace("  bios: ovmf", "  bios: uefi"))
-    line = next(i for i, l in enumerate(path.read_text().splitlines(), 1) if "bios: uefi" in l)
+    lines = path.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "bios: uefi" in text)
     found = errors_of(config)
     assert found == [
-        f"cluster.yaml:{line}:9: error: proxmox_vm_advanced.bios: 'uefi' is not one of ovmf, seabios ()"
+        f"cluster.yaml:{line}:9: error: proxmox_vm_advanced.bios: "
+        "'uefi' is not one of ovmf, seabios ()"
     ]
 
 
@@ -529,7 +570,9 @@ def test_init_extends_the_host_cue_schemas(
     tests = repo / ".github" / "tests"
     cluster = {**yaml.safe_load((tests / "public.yaml").read_text()), **NEEDS[host]}
     # clustergen's own keys in the host's files, as a user adds them
-    cluster.update({"proxmox_insecure": True, "provisioners": ["packer", "tofu"], "vm_id_base": 200})
+    cluster.update(
+        {"proxmox_insecure": True, "provisioners": ["packer", "tofu"], "vm_id_base": 200}
+    )
     nodes = same_secureboot(yaml.safe_load((tests / "nodes.yaml").read_text()))
     nodes["nodes"][0].update({"cores": 4, "tags": ["gpu"], "startup_order": 3})
     write(repo, cluster, nodes)
@@ -539,7 +582,11 @@ def test_init_extends_the_host_cue_schemas(
         return [
             subprocess.run(
                 [cue, "vet", f"{name}.yaml", f"{resources}/{name}.schema.cue"],
-                cwd=repo, capture_output=True, text=True, check=False, timeout=120,
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
             ).returncode
             for name in ("cluster", "nodes")
         ]
@@ -569,5 +616,7 @@ def test_init_in_a_fresh_cluster_template_repo_starts_from_its_example(
 ) -> None:
     repo = host_repo(reference_dir, CT, tmp_path / "repo")
     assert run_cli(capsys, "init", "-C", str(repo))[0] == 0
-    assert (repo / "cluster.yaml").read_text() == (EXAMPLES_DIR / "cluster-template" / "cluster.yaml").read_text()
+    assert (repo / "cluster.yaml").read_text() == (
+        EXAMPLES_DIR / "cluster-template" / "cluster.yaml"
+    ).read_text()
     assert errors_of(repo) == []

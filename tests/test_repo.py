@@ -38,7 +38,12 @@ def test_every_input_key_is_documented() -> None:
         *nodes["$defs"]["node"]["properties"],
         *secrets["properties"],
     ]
-    missing = [k for k in keys if f"`{k}`" not in README]
+    # ... and every key of every dialect (the host repos' keys too).
+    for dialect in sorted((ROOT / "schemas" / "dialects").glob("*.cluster.schema.json")):
+        keys += json.loads(dialect.read_text())["properties"]
+    for dialect in sorted((ROOT / "schemas" / "dialects").glob("*.nodes.schema.json")):
+        keys += json.loads(dialect.read_text())["$defs"]["node"]["properties"]
+    missing = [k for k in dict.fromkeys(keys) if f"`{k}`" not in README]
     assert missing == []
 
 

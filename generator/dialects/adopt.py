@@ -51,7 +51,9 @@ def cue_type(spec: dict[str, Any], indent: str) -> str:
     nullable = "null" in kinds
     kind = next((k for k in kinds if k != "null"), None)
     if "enum" in spec:
-        text = " | ".join(_cue_string(v) if isinstance(v, str) else json.dumps(v) for v in spec["enum"])
+        text = " | ".join(
+            _cue_string(v) if isinstance(v, str) else json.dumps(v) for v in spec["enum"]
+        )
     elif kind == "string":
         text = "string"
         if "pattern" in spec:
@@ -81,7 +83,9 @@ def cue_type(spec: dict[str, Any], indent: str) -> str:
 
 def _own(kind: str) -> dict[str, Any]:
     data = json.loads(resources.schema_path(kind).read_text(encoding="utf-8"))
-    props: dict[str, Any] = data["properties"] if kind == "cluster" else data["$defs"]["node"]["properties"]
+    props: dict[str, Any] = (
+        data["properties"] if kind == "cluster" else data["$defs"]["node"]["properties"]
+    )
     return props
 
 
@@ -140,8 +144,6 @@ def diff(changes: list[tuple[Path, str, str]]) -> str:
         )
         for path, old, new in changes
     )
-
-
 
 
 def _write(path: Path, text: str) -> None:

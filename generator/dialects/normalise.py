@@ -39,7 +39,10 @@ CLUSTER_NAME_DEFAULT = {CLUSTER_TEMPLATE: "kubernetes", TALOS_CLUSTER: "matherly
 TC_VERSIONS = {"talos_version": "1.12.0", "kubernetes_version": "1.35.0"}
 TC_DISK_STORAGE = "local-lvm"
 TC_GLOBAL = {"cores": 4, "sockets": 1, "memory": 8192, "disk_size": 128}
-TC_ROLE_BLOCKS = {"controller": "proxmox_vm_controller_defaults", "worker": "proxmox_vm_worker_defaults"}
+TC_ROLE_BLOCKS = {
+    "controller": "proxmox_vm_controller_defaults",
+    "worker": "proxmox_vm_worker_defaults",
+}
 TC_ADVANCED = {
     "bios": "ovmf",
     "machine": "q35",
@@ -224,7 +227,10 @@ class _Normaliser:
             return
         found = talenv.read(self.config_dir)
         self.problems.extend(found.diagnostics)
-        for key, host in (("talos_version", "talosVersion"), ("kubernetes_version", "kubernetesVersion")):
+        for key, host in (
+            ("talos_version", "talosVersion"),
+            ("kubernetes_version", "kubernetesVersion"),
+        ):
             mine = self.c.get(key)
             theirs = found.versions.get(key)
             if mine is not None and theirs is not None and mine != theirs.value:
@@ -273,7 +279,10 @@ class _Normaliser:
         self.one_of(
             out,
             "proxmox_storage",
-            [("proxmox_disk_storage", c.get("proxmox_disk_storage")), ("proxmox_storage", c.get("proxmox_storage"))],
+            [
+                ("proxmox_disk_storage", c.get("proxmox_disk_storage")),
+                ("proxmox_storage", c.get("proxmox_storage")),
+            ],
             "both name the VM disk storage",
         )
         out.data.setdefault("proxmox_storage", TC_DISK_STORAGE)
@@ -281,15 +290,22 @@ class _Normaliser:
         self.one_of(
             out,
             "proxmox_bridge",
-            [("proxmox_vm_advanced", advanced.get("network_bridge")), ("proxmox_bridge", c.get("proxmox_bridge"))],
+            [
+                ("proxmox_vm_advanced", advanced.get("network_bridge")),
+                ("proxmox_bridge", c.get("proxmox_bridge")),
+            ],
             "both name the bridge",
         )
-        if ("proxmox_bridge",) in out.paths and out.paths[("proxmox_bridge",)] == ("proxmox_vm_advanced",):
+        if ("proxmox_bridge",) in out.paths and out.paths[("proxmox_bridge",)] == (
+            "proxmox_vm_advanced",
+        ):
             out.paths[("proxmox_bridge",)] = ("proxmox_vm_advanced", "network_bridge")
         out.data.setdefault("proxmox_bridge", TC_BRIDGE)
         if "vm_advanced" in c and "proxmox_vm_advanced" in c:
             self.error(
-                self.cluster_doc, ["vm_advanced"], "vm_advanced and proxmox_vm_advanced both given",
+                self.cluster_doc,
+                ["vm_advanced"],
+                "vm_advanced and proxmox_vm_advanced both given",
                 "keep proxmox_vm_advanced (talos-cluster's key)",
             )
         if "vm_advanced" not in c:
@@ -305,8 +321,11 @@ class _Normaliser:
         host_blocks = ("proxmox_vm_defaults", *TC_ROLE_BLOCKS.values())
         if "vm_defaults" in c and any(b in c for b in host_blocks):
             self.error(
-                self.cluster_doc, ["vm_defaults"], "vm_defaults and proxmox_vm_*_defaults both given",
-                "keep talos-cluster's proxmox_vm_defaults / proxmox_vm_{controller,worker}_defaults",
+                self.cluster_doc,
+                ["vm_defaults"],
+                "vm_defaults and proxmox_vm_*_defaults both given",
+                "keep talos-cluster's proxmox_vm_defaults and "
+                "proxmox_vm_{controller,worker}_defaults",
             )
             return
         if "vm_defaults" in c:
@@ -329,7 +348,14 @@ class _Normaliser:
         """Cluster-wide values the hosts keep per node: schematic, secureboot, MTU."""
         raw = self.nodes_doc.data.get("nodes") or []
         self.per_node_same(out, raw, "schematic_id", "talos_schematic_id", None, "schematics")
-        self.per_node_same(out, raw, "secureboot", "talos_secureboot", HOST_SECUREBOOT_DEFAULT, "SecureBoot settings")
+        self.per_node_same(
+            out,
+            raw,
+            "secureboot",
+            "talos_secureboot",
+            HOST_SECUREBOOT_DEFAULT,
+            "SecureBoot settings",
+        )
         self.per_node_same(out, raw, "mtu", "node_mtu", HOST_MTU_DEFAULT, "MTUs")
         if "talos_schematic_id" in out.data and "talos_extensions" in self.c:
             self.error(
