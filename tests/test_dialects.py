@@ -384,6 +384,7 @@ def test_host_defaults_apply_where_a_host_key_is_absent(tmp_path: Path) -> None:
     )
     tf = text(files, "infrastructure/tofu/nodes.tf")
     assert 'scsi_hardware = "virtio-scsi-pci"' in tf  # the host's default, not clustergen's
+    assert "iothread     = false" in tf  # an I/O thread needs virtio-scsi-single
     assert "numa    = true" in tf and "queues      = 4" in tf
     assert '"1.12.0"' in text(files, "infrastructure/packer/variables.pkrvars.hcl")
 

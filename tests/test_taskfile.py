@@ -149,6 +149,16 @@ def test_schematic_upload_posts_the_schematic_and_checks_the_id(
         "ANSWER_ID": context["schematic"]["id"],
     }
     run = [TASK, "schematic:upload"]
+    if not context["schematic"]["known"]:
+        # A given talos_schematic_id: the task only checks that the factory knows it.
+        (bin_dir / "curl").write_text('#!/bin/sh\necho "$@" > "$RECORD"\nexit "${FAIL:-0}"\n')
+        ok = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+        assert f"/schematics/{context['schematic']['id']}" in record.read_text()
+        env["FAIL"] = "22"
+        bad = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert bad.returncode != 0
+        return
     ok = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert f"schematic {context['schematic']['id']} is registered" in ok.stdout

@@ -32,6 +32,10 @@ NODE_KEYS = (
 STARTUP_KEYS = ("startup_order", "startup_delay", "shutdown_delay")
 
 
+def _has_startup(base: Mapping[str, Any]) -> bool:
+    return any(n.get(k) is not None for n in base["nodes"] for k in STARTUP_KEYS)
+
+
 def _node(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
     values = {key: node[key] for key in NODE_KEYS if key != "description"}
     values["description"] = (
@@ -39,8 +43,9 @@ def _node(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
     )
     values["tags"] = list(node["tags"])
     out = {key: values[key] for key in NODE_KEYS}
-    if any(node.get(k) is not None for k in STARTUP_KEYS):
-        # bpg's startup block: order, up_delay, down_delay (-1: Proxmox's default).
+    if _has_startup(base):
+        # bpg's startup block on every VM once one has it: order, up_delay, down_delay, where
+        # -1 (bpg's default of each) leaves that one to Proxmox.
         out["startup"] = {
             "order": node.get("startup_order") if node.get("startup_order") is not None else -1,
             "up_delay": node.get("startup_delay") if node.get("startup_delay") is not None else -1,
@@ -82,6 +87,8 @@ def vm(base: Mapping[str, Any]) -> dict[str, Any]:
         "machine": adv["machine"],
         "bios": adv["bios"],
         "scsi_hardware": adv["scsi_hw"],
+        # Proxmox ignores (and warns about) an I/O thread on any other SCSI controller.
+        "iothread": adv["scsi_hw"] == "virtio-scsi-single",
         "os_type": adv["ostype"],
         "numa": adv["numa"],
         "floating": adv["balloon"],
@@ -90,13 +97,9 @@ def vm(base: Mapping[str, Any]) -> dict[str, Any]:
         "ssd": adv["disk_ssd"],
         "backup": adv["disk_backup"],
         "replicate": adv["disk_replicate"],
-        # Any node with a start order or delay: nodes get a startup block (and the variable
-        # its attribute).
-        "startup": any(
-            n.get(k) is not None
-            for n in base["nodes"]
-            for k in ("startup_order", "startup_delay", "shutdown_delay")
-        ),
+        # Any node with a start order or delay: every node gets a startup block (and the
+        # variable its attribute).
+        "startup": _has_startup(base),
     }
 
 
