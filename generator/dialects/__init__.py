@@ -76,17 +76,18 @@ def detect(config_dir: Path, cluster: Any = None) -> str:
         return TALOS_CLUSTER if _TALOS_CLUSTER_KEY.search(_host_text(text)) else CLUSTER_TEMPLATE
     if not isinstance(cluster, dict):
         return CLUSTERGEN
+    from generator import derive
+
+    others = set(cluster) - set(derive._CLUSTER_PROPS)
+    if not others:
+        # Only clustergen's keys (the common case): no host schema is even loaded.
+        return CLUSTERGEN
     owners = foreign_keys()[("cluster", "top")]
-    found = {owners.get(key) for key in cluster}
-    if TALOS_CLUSTER in _talos_cluster_only(cluster):
+    found = {owners.get(key) for key in others}
+    # A key only talos-cluster defines names it; cluster-template's keys are also its.
+    if TALOS_CLUSTER in found:
         return TALOS_CLUSTER
     return CLUSTER_TEMPLATE if CLUSTER_TEMPLATE in found else CLUSTERGEN
-
-
-def _talos_cluster_only(cluster: dict[str, Any]) -> set[str]:
-    """{talos-cluster} when cluster.yaml has a key only talos-cluster defines."""
-    owners = foreign_keys()[("cluster", "top")]
-    return {TALOS_CLUSTER} if any(owners.get(k) == TALOS_CLUSTER for k in cluster) else set()
 
 
 def resolve(config_dir: Path, requested: str, cluster: Any = None) -> str:
