@@ -23,8 +23,8 @@ def makejinja_tree(config: Path, work: Path) -> dict[str, bytes]:
     assert '\noutput = "."\n' in toml
     (work / "makejinja.toml").write_text(toml.replace('\noutput = "."\n', '\noutput = "out"\n'))
     (work / "templates").symlink_to(resources.templates_dir())
-    for name in ("cluster.yaml", "nodes.yaml"):
-        shutil.copy(config / name, work / name)
+    # The whole config directory: a host repo's keeps more than the two files (talenv.yaml).
+    shutil.copytree(config, work, dirs_exist_ok=True)
     result = subprocess.run([str(MAKEJINJA)], cwd=work, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = work / "out"
