@@ -7,6 +7,7 @@ template's, so a value there that differs from clustergen's default would be sil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +43,7 @@ def check(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
             yield cluster.diag(
                 ["vm_advanced", key],
                 f"{' and '.join(cloned)} VMs are clones of the Packer template and keep its "
-                f"{key} {defaults[key]!r}; only the OpenTofu VMs get {value!r}",
+                f"{key} {json.dumps(defaults[key])}; only the OpenTofu VMs get {json.dumps(value)}",
                 severity="warning",
             )
     for index, node in enumerate(nodes.data.get("nodes") or []):
