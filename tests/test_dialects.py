@@ -621,3 +621,29 @@ def test_init_in_a_fresh_cluster_template_repo_starts_from_its_example(
         EXAMPLES_DIR / "cluster-template" / "cluster.yaml"
     ).read_text()
     assert errors_of(repo) == []
+
+
+def test_a_bad_advanced_tag_is_reported_in_cluster_yaml(tmp_path: Path) -> None:
+    config = tmp_path / "tc"
+    shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
+    path = config / "cluster.yaml"
+    path.write_text(path.read_text().replace('tags: ["talos", "lab"]', 'tags: ["talos", "Lab"]'))
+    found = errors_of(config)
+    assert len(found) == 1
+    assert "error: proxmox_vm_advanced.tags[1]: 'Lab' is not a Proxmox tag" in found[0]
+    assert "did you mean 'lab'?" in found[0]
+
+
+def test_json_diagnostics_of_a_host_dialect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "tc"
+    shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
+    path = config / "nodes.yaml"
+    # A controller with one core breaks a Talos minimum (a clustergen rule on `cores`).
+    path.write_text(path.read_text().replace("vm_id: 3010\n", "vm_id: 3010\n    vm_cores: 1\n"))
+    line = path.read_text().splitlines().index("    vm_cores: 1") + 1
+    code, out, _ = run_cli(capsys, "--format", "json", "validate", "-C", str(config))
+    assert code == 1
+    (problem,) = json.loads(out)
+    assert (problem["path"], problem["line"], problem["col"]) == ("nodes[0].vm_cores", line, 15)

@@ -312,9 +312,23 @@ class _Normaliser:
             values = {k: advanced.get(k, d) for k, d in TC_ADVANCED.items()}
             out.put("vm_advanced", values, ("proxmox_vm_advanced",))
         self.vm_defaults(out, advanced)
+        self.advanced_tags(advanced)
         for key in SECRET_KEYS:
             if isinstance(c.get(key), str):
                 self.secrets[key] = c[key]
+
+    def advanced_tags(self, advanced: dict[str, Any]) -> None:
+        """proxmox_vm_advanced.tags become every VM's tags: checked here, at their source."""
+        import re
+
+        for index, tag in enumerate(advanced.get("tags") or []):
+            if not re.fullmatch(r"[a-z0-9_][a-z0-9_+.-]*", tag):
+                self.error(
+                    self.cluster_doc,
+                    ["proxmox_vm_advanced", "tags", index],
+                    f"{tag!r} is not a Proxmox tag (a-z 0-9 _ + . -)",
+                    f"did you mean {tag.lower()!r}?" if tag != tag.lower() else "",
+                )
 
     def vm_defaults(self, out: _Out, advanced: dict[str, Any]) -> None:
         c = self.c
@@ -434,7 +448,6 @@ class _Normaliser:
                     paths[("nodes", index, mine)] = ("nodes", index, host)
                 if tags:
                     item["tags"] = sorted({*tags, *item.get("tags", [])})
-                    paths[("nodes", index, "tags")] = ("nodes", index)
             self.talos_only(index, node)
             result.append(item)
         return result, paths
