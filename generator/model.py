@@ -59,6 +59,7 @@ def build(
     cluster["node_default_gateway"] = derive.gateway(cluster)
     if cluster.get("talos_template") is None:
         cluster["talos_template"] = f"talos-{cluster['talos_version']}"
+    cluster["talos_secureboot"] = derive.secureboot(cluster)
     given = cluster.get("vm_defaults") or {}
     cluster["vm_defaults"] = {
         role: {**derive.ROLE_DEFAULTS_BY_ROLE[role], **(given.get(role) or {})}
@@ -74,6 +75,10 @@ def build(
         platform=cluster["talos_platform"],
         arch=cluster["talos_arch"],
         secureboot=cluster["talos_secureboot"],
+        # From Talos 1.14 the factory's disk image enrolls its keys; before, it cannot.
+        enroll_keys=derive.version(cluster["talos_version"])[:2]
+        >= derive.SECUREBOOT_ENROLL_VERSION,
+        factory_url=cluster["talos_factory_url"],
     )
     endpoint = urlsplit(cluster["proxmox_endpoint"])
     port = endpoint.port or 8006
