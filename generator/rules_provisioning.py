@@ -38,7 +38,7 @@ def packer_arch(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     if _enabled(cluster, "packer") and arch != "amd64" and isinstance(arch, str):
         yield cluster.diag(
             ["talos_arch"],
-            f"the Packer build cannot make a {arch} template: it boots the Arch Linux live "
+            f"the Packer build cannot make the {arch} template: it boots the Arch Linux live "
             "ISO, which exists for x86_64 only",
             "build the template another way and remove packer from provisioners",
         )

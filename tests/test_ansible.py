@@ -178,7 +178,12 @@ def test_hostile_strings_stay_data() -> None:
     ctx = context("homelab", has_secrets_file=False)
     hostile = "{{ lookup('pipe', 'id') }} {% raw %}\n'\"#: [x]"
     vms = [
-        {k: f"{hostile}{k}" if isinstance(v, str) else v for k, v in vm.items()}
+        {
+            k: f"{hostile}{k}"
+            if isinstance(v, str)
+            else ({ck: f"{hostile}{ck}" for ck in v} if k == "config" else v)
+            for k, v in vm.items()
+        }
         for vm in ctx["ansible"]["vms"]
     ]
     changed = {**ctx, "cluster_name": hostile, "ansible": {**ctx["ansible"], "vms": vms}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -81,9 +82,31 @@ def image_url(files: dict[str, bytes]) -> str:
 
         return re.sub(r"\$\{((?:[^{}\"]|\"[^\"]*\")*)\}", one, template)
 
-    for name, expr in local_exprs.items():
-        local_values[name] = expand(expr)
+    for name in ("image_name", "image_url"):
+        local_values[name] = expand(local_exprs[name])
     return local_values["image_url"]
+
+
+def hcl_string(value: str) -> str:
+    """An HCL quoted string literal as python-hcl2 returns it, unquoted and unescaped."""
+    assert value.startswith('"') and value.endswith('"'), value
+    unescaped: str = json.loads(value)
+    return unescaped
+
+
+def build_block(files: dict[str, bytes]) -> dict[str, Any]:
+    (build,) = hcl2.loads(text(files, "talos.pkr.hcl"))["build"]
+    return dict(build)
+
+
+def provisioner(files: dict[str, bytes]) -> dict[str, Any]:
+    (only,) = build_block(files)["provisioner"]
+    return dict(only['"shell"'])
+
+
+def source(files: dict[str, bytes]) -> dict[str, Any]:
+    (only,) = hcl2.loads(text(files, "talos.pkr.hcl"))["source"]
+    return dict(only['"proxmox-iso"']['"talos"'])
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -124,10 +147,9 @@ def test_schematic_id_matches_the_image_factory(reference_dir: Path, rendered: R
 def test_template_writes_the_factory_image_of_the_model(example: str, rendered: Rendered) -> None:
     files = rendered(example)
     assert image_url(files) == context(example)["schematic"]["image_url"]
-    source = hcl2.loads(text(files, "talos.pkr.hcl"))["source"][0]['"proxmox-iso"']['"talos"']
-    assert any(
-        "${local.image_url}" in step and "of=/dev/sda" in step for step in source["boot_command"]
-    )
+    shell = provisioner(files)
+    assert '"IMAGE_URL=${local.image_url}"' in shell["environment_vars"]
+    assert '"TARGET_DISK=/dev/sda"' in shell["environment_vars"]
 
 
 def test_image_follows_secureboot_platform_and_arch(example_copy: Callable[[str], Path]) -> None:
@@ -166,14 +188,19 @@ def test_template_takes_name_and_vmid_from_the_inputs(example: str, rendered: Re
     assert values["talos_template"] == model["talos_template"]
     assert values["talos_template_vmid"] == model["talos_template_vmid"]
     assert values["proxmox_url"] == model["proxmox_endpoint"] + "/api2/json"
-    assert values["bootstrap_iso"] == "archlinux-x86_64.iso"
-    assert 'default     = "archlinux-x86_64.iso"' in text(files, "talos.pkr.hcl")
+    assert values["bootstrap_iso"] == model["packer_bootstrap_iso"] == "archlinux-x86_64.iso"
+    # Defaults live in the schema only: the template declares the variable without one.
+    assert 'default     = "archlinux-x86_64.iso"' not in text(files, "talos.pkr.hcl")
     assert set(values["template_tags"].split(";")) == {"talos", "template", model["cluster_name"]}
 
 
 def test_guest_agent_follows_the_extension(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("minimal")
-    set_cluster(config, talos_extensions=["siderolabs/iscsi-tools"])
+    set_cluster(
+        config,
+        talos_extensions=["siderolabs/iscsi-tools"],
+        packer_build_address="192.168.22.250",
+    )
     assert pkrvars(render_tree(config).files)["qemu_agent"] is False
 
 
