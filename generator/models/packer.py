@@ -64,8 +64,37 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One proxmox-iso source per template: the clones' one, and with capi Cluster API's
+    twin without a cloud-init drive (a build-level source block cannot override arguments
+    the source already sets, so each is a source of its own)."""
+    out = [
+        {
+            "source": "talos",
+            "comment": "",
+            "vmid_variable": "talos_template_vmid",
+            "name_variable": "talos_template",
+            "cloud_init": True,
+        }
+    ]
+    if base["enabled"]["capi"]:
+        out.append(
+            {
+                "source": "talos-capi",
+                "comment": "The same template for Cluster API, without a cloud-init drive.",
+                "vmid_variable": "talos_capi_template_vmid",
+                "name_variable": "talos_capi_template",
+                "cloud_init": False,
+            }
+        )
+    return out
+
+
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
+    sources = builds(base)
     return {
+        "builds": sources,
+        "build_sources": [f"source.proxmox-iso.{b['source']}" for b in sources],
         "variables": variables(base),
         "token_id_variable": TOKEN_ID_VARIABLE,
         "token_secret_variable": TOKEN_SECRET_VARIABLE,
