@@ -579,3 +579,77 @@ def test_provisioner_fails_loudly(
     assert why in done.stderr
     if image is None or image == b"not xz at all":
         assert disk.read_bytes() == b"\0" * 4096, "nothing may be written after a failed step"
+
+
+# --- issue 16: SecureBoot only where it is enforced; one image factory for everything ---------
+
+
+@pytest.mark.parametrize(
+    ("version", "given", "expected", "enrolls"),
+    [
+        ("1.12.0", None, False, False),
+        ("1.13.4", None, False, False),
+        ("1.14.0", None, True, True),
+        ("1.14.0", False, False, False),
+        ("1.12.0", True, True, False),
+    ],
+)
+def test_secureboot_default_follows_what_the_disk_image_can_enroll(
+    example_copy: Callable[[str], Path],
+    version: str,
+    given: bool | None,
+    expected: bool,
+    enrolls: bool,
+) -> None:
+    config = example_copy("minimal")
+    set_cluster(config, talos_version=version)
+    if given is not None:
+        set_cluster(config, talos_secureboot=given)
+    tree = render_tree(config)
+    assert tree.context["talos_secureboot"] is expected
+    assert pkrvars(tree.files)["talos_secureboot"] is expected
+    assert ("-secureboot" in image_url(tree.files)) is expected
+    assert ("enrollKeys: true" in schematic_document(tree.files)) is enrolls
+    warnings = [f"{w.path}: {w.message}" for w in inputs.read(config).warnings]
+    if given and version < "1.14":
+        (warning,) = warnings
+        assert warning.startswith(
+            f"talos_secureboot: Talos {version} disk images carry no SecureBoot keys"
+        )
+    else:
+        assert warnings == []
+
+
+def test_no_output_promises_key_enrollment(rendered: Rendered) -> None:
+    for example in EXAMPLES:
+        for path, data in rendered(example).items():
+            assert b"enrolls its own keys on first boot" not in data, path
+
+
+def test_one_factory_url_drives_image_installer_and_schematic_upload(
+    example_copy: Callable[[str], Path],
+) -> None:
+    config = example_copy("multi-host")
+    set_cluster(config, talos_factory_url="https://factory.airgap.example")
+    tree = render_tree(config)
+    assert tree.context["talos_factory_url"] == "https://factory.airgap.example"
+    assert pkrvars(tree.files)["talos_factory_url"] == "https://factory.airgap.example"
+    assert image_url(tree.files).startswith("https://factory.airgap.example/image/")
+    installer = tree.context["schematic"]["installer_image"]
+    assert installer.startswith("factory.airgap.example/nocloud-installer/")
+    # Nothing rendered names the public factory any more.
+    for path, data in tree.files.items():
+        if not path.startswith(".taskfiles/"):  # the upload task is helper ht's to switch
+            assert b"factory.talos.dev" not in data, path
+
+
+@pytest.mark.parametrize(
+    "url", ["http://factory.example", "https://factory.example/", "https://factory.example/x"]
+)
+def test_factory_url_is_https_without_path_or_trailing_slash(
+    example_copy: Callable[[str], Path], url: str
+) -> None:
+    config = example_copy("minimal")
+    set_cluster(config, talos_factory_url=url)
+    (error,) = _errors(config)
+    assert error.startswith("talos_factory_url: ")
