@@ -7,10 +7,12 @@ less than it says) on a real Proxmox VE host. Linear in the number of nodes.
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive
+from generator import derive, resources
 from generator.errors import Diagnostic
 from generator.load import Document
 
@@ -32,6 +34,19 @@ def _nodes(nodes: Document) -> list[dict[str, Any]]:
     return [n for n in items if isinstance(n, dict)] if isinstance(items, list) else []
 
 
+_EXTENSION = re.compile(
+    json.loads(resources.schema_path("cluster").read_text(encoding="utf-8"))["properties"][
+        "talos_extensions"
+    ]["items"]["pattern"]
+)
+
+
+def _well_formed_extensions(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, str) and _EXTENSION.search(item) for item in value
+    )
+
+
 def packer_arch(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """The build boots the Arch Linux live ISO, which exists for x86_64 only."""
     arch = _value(cluster, "talos_arch")
@@ -51,7 +66,8 @@ def packer_network(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     address = _value(cluster, "packer_build_address")
     extensions = _value(cluster, "talos_extensions")
     if address is None:
-        if isinstance(extensions, list) and GUEST_AGENT not in extensions:
+        # A malformed list is the schema's finding (a misspelt agent would be reported twice).
+        if _well_formed_extensions(extensions) and GUEST_AGENT not in extensions:
             yield cluster.diag(
                 ["talos_extensions"],
                 "Packer learns the DHCP address of its build VM from the QEMU guest agent, "
