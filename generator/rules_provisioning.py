@@ -149,9 +149,29 @@ def shared_storage(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     )
 
 
+# Proxmox VE VM names are DNS names: one label of at most 63 characters here.
+MAX_VM_NAME = 63
+CAPI_SUFFIX = "-capi"
+
+
+def capi_template_name(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
+    """With capi, Packer also builds <talos_template>-capi, which must still be a VM name."""
+    name = cluster.data.get("talos_template") if isinstance(cluster.data, dict) else None
+    if not (_enabled(cluster, "packer") and _enabled(cluster, "capi") and isinstance(name, str)):
+        return
+    if len(name) + len(CAPI_SUFFIX) > MAX_VM_NAME:
+        yield cluster.diag(
+            ["talos_template"],
+            f"{name!r} is too long: Cluster API's template {name}{CAPI_SUFFIX} would exceed "
+            f"the {MAX_VM_NAME} characters of a Proxmox VE VM name",
+            f"use at most {MAX_VM_NAME - len(CAPI_SUFFIX)} characters",
+        )
+
+
 RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     packer_arch,
     packer_network,
     secureboot,
     shared_storage,
+    capi_template_name,
 )

@@ -653,3 +653,12 @@ def test_factory_url_is_https_without_path_or_trailing_slash(
     set_cluster(config, talos_factory_url=url)
     (error,) = _errors(config)
     assert error.startswith("talos_factory_url: ")
+
+
+def test_capi_template_name_must_stay_a_vm_name(example_copy: Callable[[str], Path]) -> None:
+    config = example_copy("multi-host")
+    set_cluster(config, talos_template="t" * 58)
+    assert pkrvars(render_tree(config).files)["talos_capi_template"] == "t" * 58 + "-capi"
+    set_cluster(config, talos_template="t" * 59)
+    (error,) = _errors(config)
+    assert error.startswith(f"talos_template: '{'t' * 59}' is too long")

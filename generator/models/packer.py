@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from generator import rules_provisioning
+
 GUEST_AGENT = "siderolabs/qemu-guest-agent"
 # The build VM's only disk (scsi0 on virtio-scsi) as the live ISO names it.
 TARGET_DISK = "/dev/sda"
 # GPT partition names every Talos disk image has; the build fails unless the written disk
 # shows them, so a truncated or wrong download never becomes a template.
 TALOS_PARTITIONS = ("EFI", "META")
+# Cluster API's template is named <talos_template><CAPI_SUFFIX>.
+CAPI_SUFFIX = rules_provisioning.CAPI_SUFFIX
 # Environment variables that carry the API token (Packer reads PKR_VAR_<variable name>).
 TOKEN_ID_VARIABLE = "proxmox_token_id"
 TOKEN_SECRET_VARIABLE = "proxmox_token_secret"
@@ -56,7 +60,7 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
     }
     if base["enabled"]["capi"]:
         # Cluster API's template, built only for capi: the same image without cloud-init drive.
-        out["talos_capi_template"] = f"{base['talos_template']}-capi"
+        out["talos_capi_template"] = f"{base['talos_template']}{CAPI_SUFFIX}"
         out["talos_capi_template_vmid"] = base["talos_capi_template_vmid"]
     if vlan is not None:
         # The plugin's network_adapters.vlan_tag is a string.
