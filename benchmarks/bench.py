@@ -76,6 +76,7 @@ cluster_api_addr: {API_VIP}
 proxmox_endpoint: https://pve1.bench.example:8006
 proxmox_node: pve1
 proxmox_storage: ceph-vm
+proxmox_storage_shared: true
 proxmox_bridge: vmbr1
 talos_extensions:
   - siderolabs/qemu-guest-agent

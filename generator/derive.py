@@ -19,7 +19,12 @@ TALOS_MINIMUMS = {
     "worker": {"cores": 1, "memory": 1024, "disk_size": 10},
 }
 # Keys whose schema default is null because the value is computed from other keys.
-COMPUTED_KEYS = frozenset({"node_default_gateway", "talos_template", "vm_defaults"})
+COMPUTED_KEYS = frozenset(
+    {"node_default_gateway", "talos_template", "vm_defaults", "talos_secureboot"}
+)
+# The first Talos release whose image factory can enroll SecureBoot keys from a disk image
+# (schematic customization.secureboot.enrollKeys); before it only the ISO carries them.
+SECUREBOOT_ENROLL_VERSION = (1, 14)
 
 
 def _schema(name: str) -> dict[str, Any]:
@@ -66,6 +71,19 @@ def gateway(cluster: dict[str, Any]) -> str | None:
     if net is None or net.num_addresses < 4:
         return None
     return str(net.network_address + 1)
+
+
+def version(text: str) -> tuple[int, ...]:
+    """A validated x.y.z version as a tuple, for comparisons."""
+    return tuple(int(part) for part in text.split("."))
+
+
+def secureboot(cluster: dict[str, Any]) -> bool:
+    """talos_secureboot as given, else on exactly where the disk image enrolls its keys."""
+    given = cluster.get("talos_secureboot")
+    if isinstance(given, bool):
+        return given
+    return version(str(cluster["talos_version"]))[:2] >= SECUREBOOT_ENROLL_VERSION
 
 
 def role_of(node: dict[str, Any]) -> str:

@@ -64,6 +64,7 @@ def build(
         **(cluster_in.get("vm_advanced") or {}),
     }
     cluster["qemu_agent"] = derive.qemu_agent(cluster)
+    cluster["talos_secureboot"] = derive.secureboot(cluster)
     given = cluster.get("vm_defaults") or {}
     cluster["vm_defaults"] = {
         role: {**derive.ROLE_DEFAULTS_BY_ROLE[role], **(given.get(role) or {})}
@@ -80,6 +81,10 @@ def build(
         arch=cluster["talos_arch"],
         secureboot=cluster["talos_secureboot"],
         given_id=cluster.get("talos_schematic_id"),
+        # From Talos 1.14 the factory's disk image enrolls its keys; before, it cannot.
+        enroll_keys=derive.version(cluster["talos_version"])[:2]
+        >= derive.SECUREBOOT_ENROLL_VERSION,
+        factory_url=cluster["talos_factory_url"],
     )
     endpoint = urlsplit(cluster["proxmox_endpoint"])
     port = endpoint.port or 8006

@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-FACTORY = "factory.talos.dev"
+# The public image factory; talos_factory_url (cluster.yaml) may name a self-hosted one.
+FACTORY_URL = "https://factory.talos.dev"
 
 # When Go's yaml.v3 writes a string with double quotes instead of plain: when the plain form
 # would read back as another type (its resolver, plus YAML 1.1 booleans and base-60 floats it
@@ -82,7 +83,9 @@ def _scalar(value: str) -> str:
     return value
 
 
-def schematic_yaml(extensions: Sequence[str], extra_kernel_args: Sequence[str]) -> str:
+def schematic_yaml(
+    extensions: Sequence[str], extra_kernel_args: Sequence[str], *, enroll_keys: bool = False
+) -> str:
     lines = ["customization:"]
     if extra_kernel_args:
         lines.append("    extraKernelArgs:")
@@ -91,6 +94,11 @@ def schematic_yaml(extensions: Sequence[str], extra_kernel_args: Sequence[str]) 
         lines.append("    systemExtensions:")
         lines.append("        officialExtensions:")
         lines += [f"            - {_scalar(ext)}" for ext in extensions]
+    if enroll_keys:
+        # Talos >= 1.14: the disk image enrolls its SecureBoot keys (struct order: after
+        # systemExtensions; a false bool is omitted, as yaml.v3 omitempty does).
+        lines.append("    secureboot:")
+        lines.append("        enrollKeys: true")
     if len(lines) == 1:
         return "customization: {}\n"
     return "\n".join(lines) + "\n"
@@ -118,20 +126,28 @@ def build(
     arch: str,
     secureboot: bool,
     given_id: str | None = None,
+    enroll_keys: bool = False,
+    factory_url: str = FACTORY_URL,
 ) -> Schematic:
+    """enroll_keys asks the factory for a disk image that enrolls its SecureBoot keys
+    (Talos >= 1.14 only); factory_url is https://host[:port] without a trailing slash."""
     # Sorted, so the ID does not depend on the order the user listed the extensions in.
-    text = schematic_yaml(sorted(extensions), list(extra_kernel_args))
+    text = schematic_yaml(
+        sorted(extensions), list(extra_kernel_args), enroll_keys=secureboot and enroll_keys
+    )
     ident = schematic_id(text)
     if given_id is not None:
         # Made elsewhere (a host repo's per-node schematic_id): its document is unknown.
         ident = given_id
         text = f"# schematic {given_id} is given (talos_schematic_id); its document is unknown\n"
     suffix = "-secureboot" if secureboot else ""
-    base = f"https://{FACTORY}/image/{ident}/v{talos_version}/{platform}-{arch}{suffix}"
+    base = f"{factory_url}/image/{ident}/v{talos_version}/{platform}-{arch}{suffix}"
+    # The factory serves the installer images from its own host as an OCI registry.
+    registry = factory_url.removeprefix("https://")
     return Schematic(
         yaml=text,
         id=ident,
         image_url=f"{base}.raw.xz",
         iso_url=f"{base}.iso",
-        installer_image=f"{FACTORY}/{platform}-installer{suffix}/{ident}:v{talos_version}",
+        installer_image=f"{registry}/{platform}-installer{suffix}/{ident}:v{talos_version}",
     )

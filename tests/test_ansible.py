@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
 from generator import inputs, model, render, settings
+from generator.errors import InputError
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
@@ -178,7 +179,12 @@ def test_hostile_strings_stay_data() -> None:
     ctx = context("homelab", has_secrets_file=False)
     hostile = "{{ lookup('pipe', 'id') }} {% raw %}\n'\"#: [x]"
     vms = [
-        {k: f"{hostile}{k}" if isinstance(v, str) else v for k, v in vm.items()}
+        {
+            k: f"{hostile}{k}"
+            if isinstance(v, str)
+            else ({ck: f"{hostile}{ck}" for ck in v} if k == "config" else v)
+            for k, v in vm.items()
+        }
         for vm in ctx["ansible"]["vms"]
     ]
     changed = {**ctx, "cluster_name": hostile, "ansible": {**ctx["ansible"], "vms": vms}}
@@ -457,3 +463,95 @@ def test_tasks_without_secrets_file_name_the_missing_variable(tmp_path: Path) ->
     done = run_task(files, tmp_path, "ansible:status", token)
     assert done.returncode == 0, done.stderr
     assert "id=u@pve!t secret=s args=-i inventory.yaml playbooks/status-vms.yaml" in done.stdout
+
+
+# --- issue 16: clones from node-local storage; an idempotent configure ------------------------
+
+
+def provision_tasks(files: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
+    playbook = load(files[f"{ANSIBLE_DIR}/playbooks/provision-vms.yaml"])
+    return {task["name"]: task for task in tasks_of(playbook)}
+
+
+def test_clone_goes_to_the_target_node_only_from_shared_storage(
+    rendered: Callable[[str], dict[str, bytes]],
+) -> None:
+    shared = provision_tasks(rendered("multi-host"))  # Ceph: proxmox_storage_shared: true
+    local = provision_tasks(rendered("homelab"))  # local-lvm
+    assert shared["Clone the template for each node"][KVM]["target"] == "{{ item.node }}"
+    assert "Migrate each VM to its node" not in shared
+    assert "target" not in local["Clone the template for each node"][KVM]
+    migrate = local["Migrate each VM to its node"][KVM]
+    assert migrate["migrate"] is True
+    assert (migrate["vmid"], migrate["node"]) == ("{{ item.vmid }}", "{{ item.node }}")
+    names = list(local)
+    assert (
+        names.index("Clone the template for each node")
+        < names.index("Migrate each VM to its node")
+        < names.index("Configure each VM whose config differs")
+    )
+
+
+# Where each option of the configure task lands in the Proxmox VM config.
+CONFIG_KEY_OF_OPTION = {
+    "name": "name",
+    "cores": "cores",
+    "sockets": "sockets",
+    "memory": "memory",
+    "cpu": "cpu",
+    "nameservers": "nameserver",
+    "tags": "tags",
+    "onboot": "onboot",
+}
+NOT_WRITTEN = {"node", "vmid", "update", "update_unsafe", "state"}
+
+
+@pytest.mark.parametrize("example", ANSIBLE_EXAMPLES)
+def test_configure_runs_only_when_a_value_it_writes_differs(
+    example: str, rendered: Callable[[str], dict[str, bytes]]
+) -> None:
+    files = rendered(example)
+    task = provision_tasks(files)["Configure each VM whose config differs"]
+    assert task["when"] == "differing | length > 0"
+    written = set()
+    for option, value in task[KVM].items():
+        if option.startswith(("api_", "validate_certs")) or option in NOT_WRITTEN:
+            continue
+        written |= set(value) if isinstance(value, dict) else {CONFIG_KEY_OF_OPTION[option]}
+    vars_file = load(files[f"{ANSIBLE_DIR}/vars/cluster.yaml"])
+    for vm in vars_file["cluster_vms"]:
+        # Everything the update writes is compared, and with the value it writes.
+        assert set(vm["config"]) == written
+        assert vm["config"]["net0"] == vm["net0"]
+        assert vm["config"]["ipconfig0"] == vm["ipconfig0"]
+        assert vm["config"]["tags"] == ";".join(vm["tags"])
+        assert vm["config"]["nameserver"] == " ".join(vm["nameservers"])
+        # Ansible's !unsafe reads "8192" back as a number; the playbook compares as strings.
+        assert str(vm["config"]["memory"]) == str(vm["memory"])
+
+
+def _set(config: Path, **values: Any) -> None:
+    yaml = YAML()
+    data = yaml.load(config / "cluster.yaml")
+    data.update(values)
+    yaml.dump(data, config / "cluster.yaml")
+
+
+def test_capi_clones_to_other_nodes_only_from_shared_storage(
+    example_copy: Callable[[str], Path],
+) -> None:
+    config = example_copy("multi-host")
+    inputs.read(config)
+    _set(config, proxmox_storage_shared=False)
+    with pytest.raises(InputError) as caught:
+        inputs.read(config)
+    (error,) = caught.value.diagnostics
+    assert error.path == "proxmox_storage_shared"
+    assert (
+        "Cluster API clones the template from pve1 onto other nodes "
+        "(pve2: prod-cp-1, prod-worker-1; pve3: prod-cp-2, prod-worker-gpu)"
+    ) in error.message
+    assert "unless ceph-vm is shared storage" in error.message
+    # Ansible and OpenTofu alone clone locally and migrate: nothing to refuse.
+    _set(config, provisioners=["packer", "tofu", "ansible"])
+    inputs.read(config)

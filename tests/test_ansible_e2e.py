@@ -53,8 +53,9 @@ def double(tmp_path: Path) -> Iterator[ProxmoxDouble]:
         api.shutdown()
 
 
-@pytest.fixture
-def cluster_dir(double: ProxmoxDouble, example_copy: Callable[[str], Path], tmp_path: Path) -> Path:
+def render_for_double(
+    double: ProxmoxDouble, example_copy: Callable[[str], Path], **cluster_keys: Any
+) -> Path:
     """multi-host, pointed at the double and reduced to KEEP_NODES, rendered in place."""
     root = example_copy("multi-host")
     yaml = YAML()
@@ -62,6 +63,7 @@ def cluster_dir(double: ProxmoxDouble, example_copy: Callable[[str], Path], tmp_
     cluster["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
     # Only the ansible files: the other provisioners are not under test here.
     cluster["provisioners"] = ["ansible"]
+    cluster.update(cluster_keys)
     yaml.dump(cluster, root / "cluster.yaml")
     nodes: Any = yaml.load(root / "nodes.yaml")
     nodes["nodes"] = [n for n in nodes["nodes"] if n["name"] in KEEP_NODES]
@@ -70,6 +72,12 @@ def cluster_dir(double: ProxmoxDouble, example_copy: Callable[[str], Path], tmp_
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
     return root / "infrastructure" / "ansible"
+
+
+@pytest.fixture
+def cluster_dir(double: ProxmoxDouble, example_copy: Callable[[str], Path]) -> Path:
+    """multi-host as it is: its storage (Ceph) is shared, so clones go straight to a node."""
+    return render_for_double(double, example_copy)
 
 
 def playbook(
@@ -165,21 +173,17 @@ def test_provision_is_idempotent_and_destroy_removes_only_this_cluster(
     assert double.rejected == []
 
     # Second run, then status in the same ansible-playbook call (one start-up less): nothing
-    # to clone, start or resize; the config is sent again, unchanged; status writes nothing.
+    # to clone, configure, start or resize, so no write at all and 0 changed; status writes
+    # nothing either.
     before = {vmid: (vm.node, vm.status, dict(vm.config)) for vmid, vm in double.vms.items()}
-    first_writes = len(double.writes())
     double.calls.clear()
     second = playbook(
         cluster_dir, ["provision-vms", "status-vms"], double, home, "-e", "talos_wait=false"
     )
-    rerun = double.writes()
-    assert {(c.method, c.path.rsplit("/", 1)[1]) for c in rerun} == {("PUT", "config")}
-    assert len(rerun) == len(wanted) < first_writes
+    assert double.writes() == []
     after = {vmid: (vm.node, vm.status, dict(vm.config)) for vmid, vm in double.vms.items()}
     assert after == before
-    # proxmox_kvm reports an update as a change whatever it sent: that task alone (the recap
-    # counts tasks, not loop items); the VMs themselves are untouched, as asserted above.
-    assert recap_changed(second.stdout) == 1
+    assert recap_changed(second.stdout) == 0
     for vmid, vm in wanted.items():
         line = f"{vmid} {vm['name']} ({vm['role']}, {vm['address']}): running on {vm['node']}"
         assert line in second.stdout
@@ -209,3 +213,44 @@ def test_provision_is_idempotent_and_destroy_removes_only_this_cluster(
     assert f"VM {reused} is someone-reused-this-id, not {wanted[reused]['name']}" in last.stdout
     assert f"VM {reused} should be {wanted[reused]['name']} on" in last.stdout
     assert double.rejected == []
+
+
+def test_configure_runs_again_only_for_a_vm_that_drifted(
+    double: ProxmoxDouble, example_copy: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Node-local storage: clone on the template's node, migrate, configure; a second run
+    writes nothing; a VM whose config was changed by hand is configured again, alone."""
+    cluster_dir = render_for_double(double, example_copy, proxmox_storage_shared=False)
+    home = tmp_path / "home"
+    vars_file: Any = AnsibleLoader(
+        (cluster_dir / "vars" / "cluster.yaml").read_text()
+    ).get_single_data()
+    wanted = {int(vm["vmid"]): vm for vm in vars_file["cluster_vms"]}
+    playbook(cluster_dir, "provision-vms", double, home, "-e", "talos_wait=false")
+
+    clones = calls(double, "POST", "/clone")
+    assert [c.path for c in clones] == ["/nodes/pve1/qemu/9100/clone"] * len(wanted)
+    assert all("target" not in c.params for c in clones)
+    # Only the VM of another node moves, from the template's node to its own.
+    away = {vmid: vm for vmid, vm in wanted.items() if vm["node"] != "pve1"}
+    assert away, "the test needs a node on another PVE node"
+    migrations = calls(double, "POST", "/migrate")
+    assert {c.path: c.params["target"] for c in migrations} == {
+        f"/nodes/pve1/qemu/{vmid}/migrate": vm["node"] for vmid, vm in away.items()
+    }
+    for vmid, vm in wanted.items():
+        assert double.vms[vmid].node == vm["node"]
+        assert double.vms[vmid].status == "running"
+        assert double.vms[vmid].config["net0"] == vm["net0"]
+    assert double.rejected == []
+
+    # Someone changes one VM's memory by hand: only that VM is configured again.
+    drifted = max(wanted)
+    double.vms[drifted].config["memory"] = "1024"
+    double.calls.clear()
+    second = playbook(cluster_dir, "provision-vms", double, home, "-e", "talos_wait=false")
+    assert [(c.method, c.path) for c in double.writes()] == [
+        ("PUT", f"/nodes/{wanted[drifted]['node']}/qemu/{drifted}/config")
+    ]
+    assert double.vms[drifted].config["memory"] == str(wanted[drifted]["memory"])
+    assert recap_changed(second.stdout) == 1

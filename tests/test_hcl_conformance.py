@@ -485,7 +485,7 @@ def check_packer(files: Mapping[str, bytes], spec: Mapping[str, Any]) -> list[st
     problems: list[str] = []
     template = parse(files[f"{PACKER_DIR}/talos.pkr.hcl"])
     scope = Scope.of(template, parse(files[f"{PACKER_DIR}/variables.pkrvars.hcl"]))
-    allowed_top = {"packer", "variable", "locals", "source", "build"}
+    allowed_top = {"packer", "variable", "locals", "local", "source", "build"}
     for key, _ in body_items(template):
         if key not in allowed_top:
             problems.append(f"{key}: not a Packer HCL2 top-level block")
@@ -514,8 +514,10 @@ def check_packer(files: Mapping[str, bytes], spec: Mapping[str, Any]) -> list[st
             problems.append(f"{where}: only proxmox-iso is in the reference")
             continue
         problems += check_packer_block(body, spec["FlatConfig"], where, scope, spec, deprecated)
-        if literal(body.get("communicator")) != "none":
-            problems.append(f'{where}.communicator: Talos has no SSH, want "none"')
+        # The live ISO runs sshd: the build's result is checked over SSH (issue 16), never
+        # with communicator "none", which converts whatever the disk holds.
+        if literal(body.get("communicator")) != "ssh" or "ssh_username" not in body:
+            problems.append(f'{where}.communicator: the build must check its result, want "ssh"')
         if "boot_iso" not in body:
             problems.append(f"{where}: no boot_iso block")
     names = {f"source.{t}.{n}" for (t, n), _ in sources}
@@ -523,6 +525,13 @@ def check_packer(files: Mapping[str, bytes], spec: Mapping[str, Any]) -> list[st
         for ref in literal(build.get("sources", [])):
             if ref not in names:
                 problems.append(f"build.sources: {ref} is not a source")
+        # A build-level source block overrides fields of a source under a new name.
+        for (ref,), body in labelled(build.get("source", []), 1):
+            if f"source.{ref}" not in names:
+                problems.append(f"build.source.{ref}: is not a source")
+            for key, _ in body_items(body):
+                if key != "name" and key not in spec["FlatConfig"]["attrs"]:
+                    problems.append(f"build.source.{ref}.{key}: not in the spec")
     return problems
 
 
@@ -639,8 +648,8 @@ def test_packer_checker_reports_every_kind_of_mistake(
     text = files[f"{PACKER_DIR}/talos.pkr.hcl"].decode()
     wrong = (
         text.replace(
-            'communicator = "none"',
-            'communicator = "ssh"\n  iso_file = "local:iso/arch.iso"\n  unmount_iso = true\n'
+            'communicator = "ssh"',
+            'communicator = "none"\n  iso_file = "local:iso/arch.iso"\n  unmount_iso = true\n'
             '  tags = ["a", "b"]\n  bogus = 1\n  efi_config {\n    efi_type = "4m"\n  }\n'
             '  vga = { type = "std" }\n',
         )
@@ -658,7 +667,7 @@ def test_packer_checker_reports_every_kind_of_mistake(
         f"{where}.efi_config: 2 blocks, the spec allows one",
         f"{where}.vga: a block, not an attribute",
         f"{where}.disks[0].discard: type string where the spec wants bool",
-        f"{where}.communicator: Talos has no SSH",
+        f"{where}.communicator: the build must check its result",
         f"{where}: no boot_iso block",
     ):
         assert expected in problems

@@ -174,8 +174,9 @@ def test_schematic_matches_the_schematic_module(all_keys: Mapping[str, Any]) -> 
         extra_kernel_args=["console=ttyS0", "talos.dashboard.disabled=1"],
         talos_version="1.12.0",
         platform="metal",
-        arch="arm64",
+        arch="amd64",
         secureboot=False,
+        factory_url="https://factory.lab.example:8443",
     )
     image = all_keys["schematic"]
     assert image["id"] == expected.id

@@ -124,6 +124,20 @@ def valid_config(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
             node["proxmox_node"] = draw(pve_name)
         nodes.append(node)
 
+    # What the Packer build and Proxmox clones can really do (rules_provisioning): fix the
+    # draw rather than filter it, so every key keeps being varied.
+    provisioners = cluster.get("provisioners", derive.CLUSTER_DEFAULTS["provisioners"])
+    if "packer" in provisioners:
+        cluster.pop("talos_arch", None)  # the live ISO is x86_64 only
+        extensions = cluster.get("talos_extensions")
+        if extensions is not None and "siderolabs/qemu-guest-agent" not in extensions:
+            cluster["talos_extensions"] = [*extensions, "siderolabs/qemu-guest-agent"]
+    if "capi" in provisioners:
+        cluster["proxmox_storage_shared"] = True
+    old_talos = derive.version(cluster["talos_version"])[:2] < derive.SECUREBOOT_ENROLL_VERSION
+    if cluster.get("talos_secureboot") is True and old_talos:
+        cluster.pop("talos_secureboot")  # warns: such disk images cannot enroll keys
+
     base = cluster.get("vm_id_base", derive.CLUSTER_DEFAULTS["vm_id_base"])
     template = cluster.get("talos_template_vmid", derive.CLUSTER_DEFAULTS["talos_template_vmid"])
     assume(all(base + host != template for host in node_hosts))

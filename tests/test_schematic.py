@@ -136,3 +136,37 @@ def test_urls_without_secureboot_metal_arm64() -> None:
 def test_platform_and_version_do_not_change_the_id() -> None:
     # The ID names the customization only; version and platform are part of the URL.
     assert _build(platform="metal", talos_version="1.11.0").id == _build().id
+
+
+def test_enroll_keys_adds_the_secureboot_customization_after_the_extensions() -> None:
+    """Talos >= 1.14: the disk image enrolls its keys; struct order puts secureboot last."""
+    image = _build(enroll_keys=True, extra_kernel_args=["net.ifnames=0"])
+    assert image.yaml == (
+        "customization:\n"
+        "    extraKernelArgs:\n"
+        "        - net.ifnames=0\n"
+        "    systemExtensions:\n"
+        "        officialExtensions:\n"
+        "            - siderolabs/qemu-guest-agent\n"
+        "    secureboot:\n"
+        "        enrollKeys: true\n"
+    )
+    assert image.id == hashlib.sha256(image.yaml.encode()).hexdigest()
+    # Without SecureBoot there is nothing to enroll: the schematic (and ID) stay as they were.
+    assert _build(enroll_keys=True, secureboot=False).id == QEMU_GUEST_AGENT_ID
+    assert _build(enroll_keys=True, extensions=[]).yaml == (
+        "customization:\n    secureboot:\n        enrollKeys: true\n"
+    )
+
+
+def test_factory_url_moves_every_url_but_not_the_id() -> None:
+    image = _build(factory_url="https://factory.lab.example:8443")
+    assert image.id == QEMU_GUEST_AGENT_ID
+    assert image.image_url == (
+        f"https://factory.lab.example:8443/image/{QEMU_GUEST_AGENT_ID}/v1.12.0/"
+        "nocloud-amd64-secureboot.raw.xz"
+    )
+    assert image.iso_url.startswith("https://factory.lab.example:8443/image/")
+    assert image.installer_image == (
+        f"factory.lab.example:8443/nocloud-installer-secureboot/{QEMU_GUEST_AGENT_ID}:v1.12.0"
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
+from conftest import TOFU_PLUGIN_DIR, tool
 from generator.pipeline import render_tree
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -171,7 +174,8 @@ def test_vlan_is_null_when_unset(rendered: Rendered) -> None:
 
 def test_guest_agent_follows_the_extension(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("minimal")
-    set_cluster(config, talos_extensions=["siderolabs/iscsi-tools"])
+    # Without packer: its build VM needs the agent (or a static address), tofu does not.
+    set_cluster(config, talos_extensions=["siderolabs/iscsi-tools"], provisioners=["tofu"])
     assert tfvars(render_tree(config).files)["qemu_agent"] is False
 
 
@@ -192,3 +196,68 @@ def test_no_tofu_files_when_tofu_is_disabled(example_copy: Callable[[str], Path]
     assert not [p for p in files if p.startswith(DIR)]
     taskfile = files[".taskfiles/infrastructure/Taskfile.yaml"]
     assert b"tofu:" not in taskfile and b"wait-for-nodes" not in taskfile
+
+
+# --- issue 16: runtime behaviour the schema does not show -------------------------------------
+
+# The bpg version the Go module proxy here serves; the files pin the target 0.90.0.
+SERVED_BPG = "0.80.0"
+
+
+def tofu(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": "/dev/null",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_DATA_DIR": str(directory / ".terraform"),
+    }
+    return subprocess.run(
+        [tool("tofu"), *args],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def validated(files: dict[str, bytes], where: Path) -> subprocess.CompletedProcess[str]:
+    """tofu init (offline, from the built provider) + tofu validate of the rendered files."""
+    where.mkdir(parents=True, exist_ok=True)
+    for path, data in files.items():
+        if path.startswith(f"{DIR}/") and path.count("/") == 2:
+            (where / path.rsplit("/", 1)[1]).write_bytes(data)
+    providers = where / "providers.tf"
+    pinned = providers.read_text()
+    assert 'version = "0.90.0"' in pinned
+    providers.write_text(pinned.replace('version = "0.90.0"', f'version = "{SERVED_BPG}"'))
+    init = tofu(where, "init", "-backend=false", "-input=false", f"-plugin-dir={TOFU_PLUGIN_DIR}")
+    assert init.returncode == 0, init.stdout + init.stderr
+    return tofu(where, "validate", "-no-color")
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_destroy_stops_instead_of_waiting_for_a_graceful_shutdown(
+    example: str, rendered: Rendered
+) -> None:
+    (resource,) = hcl2.loads(text(rendered(example), "nodes.tf"))["resource"]
+    vm = resource['"proxmox_virtual_environment_vm"']['"node"']
+    assert vm["stop_on_destroy"] is True
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_real_tofu_validates_with_the_real_provider(
+    example: str, rendered: Rendered, tmp_path: Path
+) -> None:
+    done = validated(rendered(example), tmp_path / "ok")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "The configuration is valid." in done.stdout
+    # The same check rejects an argument the provider does not have.
+    files = dict(rendered(example))
+    files[f"{DIR}/nodes.tf"] = files[f"{DIR}/nodes.tf"].replace(
+        b"stop_on_destroy = true", b"stop_on_destroyed = true"
+    )
+    broken = validated(files, tmp_path / "broken")
+    assert broken.returncode != 0
+    assert 'An argument named "stop_on_destroyed" is not expected here' in broken.stderr

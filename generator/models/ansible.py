@@ -29,6 +29,24 @@ def ipconfig0(base: Mapping[str, Any], node: Mapping[str, Any]) -> str:
     return f"ip={node['address']}/{base['node_prefix']},gw={base['node_default_gateway']}"
 
 
+def config(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, str]:
+    """What the configure task writes, keyed and formatted as Proxmox VE returns the VM's
+    config, so the playbook can compare and skip the (always "changed") update when equal."""
+    return {
+        "name": node["name"],
+        "cores": str(node["cores"]),
+        "sockets": str(node["sockets"]),
+        "memory": str(node["memory"]),
+        "cpu": node["cpu_type"],
+        "net0": net0(base, node),
+        "ipconfig0": ipconfig0(base, node),
+        # proxmox_kvm joins nameservers with spaces; Proxmox keeps tags ';'-separated.
+        "nameserver": " ".join(base["node_dns_servers"]),
+        "tags": ";".join(node["tags"]),
+        "onboot": "1",
+    }
+
+
 def vm(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "vmid": node["vm_id"],
@@ -47,6 +65,7 @@ def vm(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
         "ipconfig0": ipconfig0(base, node),
         "nameservers": list(base["node_dns_servers"]),
         "tags": list(node["tags"]),
+        "config": config(base, node),
     }
 
 
@@ -59,6 +78,9 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         "api_port": base["proxmox_port"],
         "validate_certs": not base["proxmox_insecure"],
         "talos_api_port": TALOS_API_PORT,
+        # Proxmox clones onto another node (target) only from shared storage; otherwise the
+        # playbook clones on the template's node and migrates.
+        "clone_with_target": base["proxmox_storage_shared"],
         "destroy_prompt": (
             f"Destroy the {len(vms)} VMs of cluster {base['cluster_name']} ({names}) "
             f"on {base['proxmox_endpoint']}?"

@@ -9,10 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from generator import rules_provisioning
+
 GUEST_AGENT = "siderolabs/qemu-guest-agent"
-# The design notes' bootstrap: an Arch Linux live ISO, uploaded once to the ISO storage,
-# boots the build VM so that its boot_command can write the Talos disk image to the disk.
-BOOTSTRAP_ISO = "archlinux-x86_64.iso"
+# The build VM's only disk (scsi0 on virtio-scsi) as the live ISO names it.
+TARGET_DISK = "/dev/sda"
+# GPT partition names every Talos disk image has; the build fails unless the written disk
+# shows them, so a truncated or wrong download never becomes a template.
+TALOS_PARTITIONS = ("EFI", "META")
+# Cluster API's template is named <talos_template><CAPI_SUFFIX>.
+CAPI_SUFFIX = rules_provisioning.CAPI_SUFFIX
 # Environment variables that carry the API token (Packer reads PKR_VAR_<variable name>).
 TOKEN_ID_VARIABLE = "proxmox_token_id"
 TOKEN_SECRET_VARIABLE = "proxmox_token_secret"
@@ -28,8 +34,18 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         "proxmox_storage": base["proxmox_storage"],
         "proxmox_iso_storage": base["proxmox_iso_storage"],
         "proxmox_bridge": base["proxmox_bridge"],
-        # Not an input key (yet); a model that gains one keeps this file's contract.
-        "bootstrap_iso": base.get("packer_bootstrap_iso") or BOOTSTRAP_ISO,
+        "bootstrap_iso": base["packer_bootstrap_iso"],
+        "cpu_type": base["packer_cpu_type"],
+        # Empty: DHCP. The static address uses the node network's prefix, gateway and DNS.
+        "build_address": base["packer_build_address"] or "",
+        "build_prefix": base["node_prefix"],
+        "build_gateway": base["node_default_gateway"],
+        "build_dns_servers": list(base["node_dns_servers"]),
+        "boot_wait": base["packer_boot_wait"],
+        "iso_boot_wait": base["packer_iso_boot_wait"],
+        "ssh_timeout": base["packer_ssh_timeout"],
+        "download_retries": base["packer_download_retries"],
+        "talos_factory_url": base["talos_factory_url"],
         "talos_version": base["talos_version"],
         "talos_schematic_id": base["schematic"]["id"],
         "talos_platform": base["talos_platform"],
@@ -42,15 +58,50 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         # proxmox-iso takes tags as one semicolon-separated string.
         "template_tags": ";".join(sorted({"talos", "template", base["cluster_name"]})),
     }
+    if base["enabled"]["capi"]:
+        # Cluster API's template, built only for capi: the same image without cloud-init drive.
+        out["talos_capi_template"] = f"{base['talos_template']}{CAPI_SUFFIX}"
+        out["talos_capi_template_vmid"] = base["talos_capi_template_vmid"]
     if vlan is not None:
         # The plugin's network_adapters.vlan_tag is a string.
         out["node_vlan_tag"] = str(vlan)
     return out
 
 
+def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One proxmox-iso source per template: the clones' one, and with capi Cluster API's
+    twin without a cloud-init drive (a build-level source block cannot override arguments
+    the source already sets, so each is a source of its own)."""
+    out = [
+        {
+            "source": "talos",
+            "comment": "",
+            "vmid_variable": "talos_template_vmid",
+            "name_variable": "talos_template",
+            "cloud_init": True,
+        }
+    ]
+    if base["enabled"]["capi"]:
+        out.append(
+            {
+                "source": "talos-capi",
+                "comment": "The same template for Cluster API, without a cloud-init drive.",
+                "vmid_variable": "talos_capi_template_vmid",
+                "name_variable": "talos_capi_template",
+                "cloud_init": False,
+            }
+        )
+    return out
+
+
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
+    sources = builds(base)
     return {
+        "builds": sources,
+        "build_sources": [f"source.proxmox-iso.{b['source']}" for b in sources],
         "variables": variables(base),
         "token_id_variable": TOKEN_ID_VARIABLE,
         "token_secret_variable": TOKEN_SECRET_VARIABLE,
+        "target_disk": TARGET_DISK,
+        "talos_partitions": " ".join(TALOS_PARTITIONS),
     }

@@ -276,6 +276,25 @@ _ROUTE_TABLE: list[tuple[str, str, _Action]] = [
     (r"/nodes/([^/]+)/tasks/([^/]+)/status", "GET", ProxmoxDouble.task_status),
     (r"/nodes/([^/]+)/tasks/([^/]+)/log", "GET", ProxmoxDouble.task_log),
 ]
+
+
+# --- migrate (added for the Ansible clone-then-migrate path) ---------------------------------
+def _migrate(double: ProxmoxDouble, params: dict[str, str], node: str, vmid: str) -> Any:
+    """POST .../qemu/{vmid}/migrate: Proxmox moves a stopped VM offline (local disks too);
+    a running one only with online=1 (as proxmox_kvm sends it)."""
+    vm = double._vm_on(node, vmid)
+    target = params["target"]
+    double._node(target)
+    if target == node:
+        raise ApiError(500, f"target is local node '{node}'")
+    if vm.status == "running" and params.get("online") not in ("1", "true"):
+        raise ApiError(500, "can't migrate running VM without --online")
+    vm.node = target
+    return double._new_task(node, "qmigrate", vm.vmid)
+
+
+_ROUTE_TABLE.append((r"/nodes/([^/]+)/qemu/(\d+)/migrate", "POST", _migrate))
+# ---------------------------------------------------------------------------------------------
 _ROUTES = tuple((re.compile(pattern), verb, action) for pattern, verb, action in _ROUTE_TABLE)
 
 
