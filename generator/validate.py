@@ -5,13 +5,12 @@ Every problem is collected; nothing stops at the first one.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from generator import resources, rules
+from generator import resources, rules, suggest
 from generator.errors import Diagnostic
 from generator.load import Document, format_path
 
@@ -64,8 +63,7 @@ def _short(value: Any) -> str:
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else ""
+    return suggest.did_you_mean(word, choices)
 
 
 def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
