@@ -92,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit_diagnostics(exc.diagnostics, options.fmt)
         errors = sum(1 for d in exc.diagnostics if d.is_error)
         if options.fmt == "text":
-            print(f"clustergen: {errors} error(s); nothing was written", file=sys.stderr)
+            print(
+                f"clustergen: {errors} error(s){_nothing_written(args.command, options)}",
+                file=sys.stderr,
+            )
         return exc.exit_code
     except (UsageError, ConflictError, ClustergenError) as exc:
         error(str(exc))
@@ -105,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UsageError.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _nothing_written(command: str, options: Options) -> str:
+    """Only a command that writes says it wrote nothing: validate, check and the rest never
+    write, and saying so would suggest they might."""
+    writes = command == "init" or (command == "render" and not options.dry_run)
+    return "; nothing was written" if writes else ""
 
 
 def _exit_status(code: object) -> int:
