@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.errors import Diagnostic, InputError, UsageError
@@ -36,13 +36,29 @@ def _load_and_validate(
         try:
             docs[name] = load_yaml(config_dir / name, fast=fast)
         except InputError as exc:
-            problems += exc.diagnostics
+            problems += _explain_missing(config_dir / name, exc.diagnostics)
     if problems:
         # Still check the file that did load, so one run reports everything it can.
         for name, doc in docs.items():
             problems += check_schema(doc, "cluster" if name == CLUSTER_FILE else "nodes")
         return docs, problems
     return docs, validate(docs[CLUSTER_FILE], docs[NODES_FILE])
+
+
+def _explain_missing(path: Path, found: tuple[Diagnostic, ...]) -> list[Diagnostic]:
+    """A missing input that git ignores says so (see generator/gitignore.py)."""
+    if not any(d.message == "file not found" for d in found):
+        return list(found)
+    from generator import gitignore
+
+    why = gitignore.missing_input_hint(path)
+    if why is None:
+        return list(found)
+    message, hint = why
+    return [
+        replace(d, message=message, hint=hint) if d.message == "file not found" else d
+        for d in found
+    ]
 
 
 def read(config_dir: Path) -> Inputs:

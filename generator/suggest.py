@@ -1,4 +1,4 @@
-""""did you mean" for a misspelt word: only a close match, never merely the least distant one.
+""" "did you mean" for a misspelt word: only a close match, never merely the least distant one.
 
 A suggestion is a typo fix, so the measure is the optimal-string-alignment edit distance (an
 insertion, a deletion, a substitution or a swap of two neighbours is one edit). A word of n
@@ -6,8 +6,9 @@ characters may be off by at most max(1, min(2, n // 4)) edits: one slip in a sho
 in a long one, never a different word that shares a prefix and a suffix
 (`cluster_gateway_addr` is 6 edits from `cluster_api_addr`). Keys are words joined by `_`:
 when both have as many words, the same limit holds for each word, so two edits that replace
-one short word are another key (`proxmox_disk_storage` is not `proxmox_iso_storage`). Callers add their own hints
-(which file or dialect defines a key); this module only picks the word.
+one short word are another key (`proxmox_disk_storage` is not `proxmox_iso_storage`).
+Callers add their own hints (which file or dialect defines a key); this module only picks
+the word.
 """
 
 from __future__ import annotations
@@ -43,13 +44,12 @@ def _close(word: str, choice: str) -> bool:
     parts, choice_parts = word.split("_"), choice.split("_")
     if len(parts) != len(choice_parts):
         return True
-    return all(
-        distance(a, b) <= allowed_edits(a) for a, b in zip(parts, choice_parts, strict=True)
-    )
+    return all(distance(a, b) <= allowed_edits(a) for a, b in zip(parts, choice_parts, strict=True))
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice close to word (case-insensitively, see the module), the nearest first and then the alphabetically first; None when no choice is that close."""
+    """The choice close to word (case-insensitively, see the module), the nearest first
+    and then the alphabetically first; None when no choice is that close."""
     folded = word.casefold()
     best: tuple[int, str] | None = None
     for choice in choices:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator import resources, secrets
+from generator import resources, secrets, sopssetup, sync
 from generator.errors import UsageError
 from generator.load import display_name
 from generator.options import Options
@@ -32,6 +32,7 @@ class Planned:
     data: bytes
     mode: int = 0o644
     append: bool = False  # add to an existing file instead of creating it
+    replace: bool = False  # rewrite an existing file (the host's .sops.yaml template)
 
 
 def _examples() -> list[str]:
@@ -107,6 +108,36 @@ def _gitignore_addition(existing: str | None) -> bytes:
     return (lead + block + "".join(f"{m}\n" for m in missing)).encode("utf-8")
 
 
+def _sops_rules(
+    config_dir: Path, setup: sopssetup.Setup, recipient: str | None
+) -> tuple[Path | None, list[Planned], list[str]]:
+    """(the .sops.yaml sops will use, files to write, notes) for clustergen's creation rules.
+
+    No .sops.yaml anywhere: clustergen writes its own. One the host renders: the rules go
+    into the host's template (never into the rendered file, which the host overwrites). One
+    someone wrote by hand: never edited; the exact lines to add are printed.
+    """
+    if setup.config is None:
+        assert recipient is not None  # no .sops.yaml and no key: init created one
+        return None, [Planned(secrets.SOPS_CONFIG, sops_config(recipient))], []
+    rules = sopssetup.rules_for(config_dir, setup.config.parent)
+    source = setup.template or setup.config
+    shown = display_name(source)
+    text = source.read_text(encoding="utf-8")
+    if sopssetup.covered(text, rules):
+        has = "has clustergen's creation rules" if setup.template else "exists"
+        return setup.config, [], [f"{shown} ({has})"]
+    if setup.template is not None:
+        updated = sopssetup.add_to_template(setup.template, rules)
+        if updated is not None:
+            note = f"{display_name(setup.config)} is rendered from it: run `task configure`"
+            return setup.config, [Planned(str(setup.template), updated, replace=True)], [note]
+    lines = sopssetup.lines_to_add(rules, source, recipient)
+    if recipient is None:
+        raise UsageError(f"{shown} has no creation rule for {secrets.SECRETS_FILE}: {lines}")
+    return setup.config, [], [f"{shown} (not edited): {lines}"]
+
+
 def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
     """(files to write, notes on files left alone)."""
     source = _example_dir(example)
@@ -118,41 +149,45 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
         else:
             todo.append(Planned(name, (source / name).read_bytes()))
 
-    key_path = config_dir / secrets.SOPS_CONFIG
-    has_config = key_path.exists()
+    setup = sopssetup.discover(config_dir)
     recipient: str | None = None
-    if (config_dir / AGE_KEY).exists():
-        kept.append(f"{AGE_KEY} (exists)")
-        recipient = _read_identity(config_dir / AGE_KEY)
-    elif has_config:
+    if setup.key is not None:
+        # The key sops uses here already (SOPS_AGE_KEY_FILE, or the host repo's age.key):
+        # a second key would encrypt what the host's key cannot open.
+        recipient = _read_identity(setup.key)
+        own = setup.key.resolve() == (config_dir / AGE_KEY).resolve()
+        kept.append(
+            f"{AGE_KEY} (exists)" if own else f"{AGE_KEY} (using {display_name(setup.key)})"
+        )
+    elif setup.config is not None and setup.config.exists():
         # .sops.yaml names the recipients already; a new key would not be one of them.
-        kept.append(f"{AGE_KEY} (not created: {secrets.SOPS_CONFIG} exists and names the keys)")
+        kept.append(
+            f"{AGE_KEY} (not created: {display_name(setup.config)} exists and names the keys)"
+        )
     else:
         key_bytes, recipient = _new_identity()
         todo.append(Planned(AGE_KEY, key_bytes, mode=0o600))
 
-    if has_config:
-        kept.append(f"{secrets.SOPS_CONFIG} (exists)")
-    else:
-        assert recipient is not None  # no .sops.yaml: a key was read or created above
-        todo.append(Planned(secrets.SOPS_CONFIG, sops_config(recipient)))
+    config, rule_items, rule_notes = _sops_rules(config_dir, setup, recipient)
+    todo += rule_items
+    kept += rule_notes
 
     if (config_dir / secrets.SECRETS_FILE).exists():
         kept.append(f"{secrets.SECRETS_FILE} (exists)")
     else:
-        if has_config:
-            encrypted = secrets.encrypt(
-                _placeholder_secrets(),
-                secrets.SECRETS_FILE,
-                config=key_path.resolve(),
-                cwd=config_dir,
-            )
-        else:
-            assert recipient is not None
+        if recipient is not None:
             encrypted = secrets.encrypt(
                 _placeholder_secrets(),
                 secrets.SECRETS_FILE,
                 age_recipients=[recipient],
+                cwd=config_dir,
+            )
+        else:
+            assert config is not None  # no key: the existing .sops.yaml names the recipients
+            encrypted = secrets.encrypt(
+                _placeholder_secrets(),
+                secrets.SECRETS_FILE,
+                config=config.resolve(),
                 cwd=config_dir,
             )
         todo.append(Planned(secrets.SECRETS_FILE, encrypted))
@@ -200,7 +235,9 @@ def run(options: Options) -> int:
     for item in todo:
         path = config_dir / item.name
         try:
-            if item.append:
+            if item.replace:
+                sync.write_atomic(path, item.data)
+            elif item.append:
                 with path.open("ab") as fh:
                     fh.write(item.data)
             else:
@@ -210,7 +247,8 @@ def run(options: Options) -> int:
             continue
         except OSError as exc:
             raise UsageError(f"cannot write {display_name(path)}: {exc.strerror}") from None
-        info(options.fmt, f"{'updated' if item.append else 'created'} {item.name}")
+        verb = "updated" if item.append or item.replace else "created"
+        info(options.fmt, f"{verb} {display_name(path) if item.replace else item.name}")
     for note in kept:
         info(options.fmt, f"kept {note}")
     shown = display_name(config_dir)

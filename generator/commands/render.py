@@ -3,8 +3,8 @@ from __future__ import annotations
 import sys
 
 from generator import pipeline, sync
-from generator.options import Options
 from generator.errors import ConflictError
+from generator.options import Options
 from generator.output import emit_diagnostics, error, info
 
 VERBS = {"create": "created", "update": "updated", "remove": "removed"}
