@@ -197,7 +197,9 @@ def test_hook_with_config_in_a_subdirectory(tmp_path: Path) -> None:
 
     def hook(*args: str) -> subprocess.CompletedProcess[str]:
         command = [str(PRE_COMMIT), "run", "clustergen", *args]
-        return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+        return subprocess.run(
+            command, cwd=repo, env=env, capture_output=True, text=True, timeout=900
+        )
 
     only_host = hook("--files", "makejinja.toml", "templates/config/talenv.yaml.j2")
     assert only_host.returncode == 0, only_host.stdout + only_host.stderr

@@ -108,7 +108,15 @@ def test_distance_counts_edits() -> None:
 
 
 def test_allowed_edits_grow_with_the_word_up_to_two() -> None:
-    assert [suggest.allowed_edits("x" * n) for n in (1, 3, 4, 7, 8, 11, 40)] == [1, 1, 1, 1, 2, 2, 2]
+    assert [suggest.allowed_edits("x" * n) for n in (1, 3, 4, 7, 8, 11, 40)] == [
+        1,
+        1,
+        1,
+        1,
+        2,
+        2,
+        2,
+    ]
 
 
 def test_short_words_get_one_edit_only() -> None:
