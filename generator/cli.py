@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "init":
             cmd.add_argument("--example", default="minimal", help="example to start from")
+            cmd.add_argument(
+                "--move-secrets",
+                action="store_true",
+                help="move proxmox_api_token_* from cluster.yaml into secrets.sops.yaml",
+            )
     return parser
 
 
@@ -82,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=getattr(args, "force", False),
         exit_code=getattr(args, "exit_code", False),
         example=getattr(args, "example", "minimal"),
+        move_secrets=getattr(args, "move_secrets", False),
     )
     from generator.output import emit_diagnostics, error
 

@@ -66,6 +66,20 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return suggest.did_you_mean(word, choices)
 
 
+def _unknown_key_hint(schema_name: str, key: str, known: Sequence[str]) -> str:
+    """A secret in cluster.yaml (talos-cluster keeps its token there) is pointed at the sops
+    file; any other key gets a "did you mean" when one is close."""
+    if schema_name == "cluster":
+        from generator import movesecrets
+
+        if key in movesecrets.SECRET_KEYS_BY_NAME:
+            return (
+                "a secret: clustergen reads it from secrets.sops.yaml; "
+                "`clustergen init --move-secrets` moves it there"
+            )
+    return did_you_mean(key, known)
+
+
 def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
     """The JSON Schema findings of one document (schema_name: cluster or nodes)."""
     if not isinstance(doc.data, dict):
@@ -89,7 +103,7 @@ def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
                     doc.diag(
                         [*path, key],
                         f"unknown key {key!r}",
-                        did_you_mean(key, known),
+                        _unknown_key_hint(schema_name, key, known),
                         key=True,
                     )
                 )

@@ -78,3 +78,27 @@ def test_dry_run_exit_code_reports_pending_changes(
     assert run(capsys, "-C", str(cfg), "render", "--dry-run", "--exit-code")[0] == 1
     assert run(capsys, "-C", str(cfg), "render")[0] == 0
     assert run(capsys, "-C", str(cfg), "render", "--dry-run", "--exit-code")[0] == 0
+
+
+def test_check_with_github_format_annotates_each_drifted_file(
+    example_copy: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = example_copy("minimal")
+    assert run(capsys, "-C", str(cfg), "render")[0] == 0
+    (cfg / "infrastructure/tofu/nodes.tf").write_text("# changed\n")
+    (cfg / "infrastructure/tofu/outputs.tf").unlink()
+    monkeypatch.chdir(cfg.parent)
+    code, out, err = run(capsys, "--format", "github", "-C", cfg.name, "check")
+    assert code == 1
+    assert "+++ b/infrastructure/tofu/nodes.tf" in out  # the diff stays
+    annotations = [line for line in (out + err).splitlines() if line.startswith("::")]
+    assert annotations == [
+        f"::error file={cfg.name}/infrastructure/tofu/nodes.tf,line=1,col=1,"
+        "title=clustergen (drift)::(drift): out of date: differs from what clustergen renders "
+        "(run `clustergen render` and commit the result)",
+        f"::error file={cfg.name}/infrastructure/tofu/outputs.tf,line=1,col=1,"
+        "title=clustergen (drift)::(drift): missing: clustergen would create it "
+        "(run `clustergen render` and commit the result)",
+    ]

@@ -216,6 +216,18 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
+def _secrets_in_cluster_yaml(config_dir: Path, *, move: bool) -> list[str]:
+    """--move-secrets moves the token out of a plaintext cluster.yaml; without it init only
+    offers that (generator/movesecrets.py)."""
+    from generator import hostrepo, movesecrets
+
+    if not move:
+        offer = movesecrets.offer(config_dir)
+        return [offer] if offer else []
+    key = hostrepo.age_key(config_dir)
+    return movesecrets.move(config_dir, recipient=_read_identity(key) if key else None)
+
+
 def run(options: Options) -> int:
     config_dir = options.config_dir
     if config_dir.exists() and not config_dir.is_dir():
@@ -251,6 +263,8 @@ def run(options: Options) -> int:
         info(options.fmt, f"{verb} {display_name(path) if item.replace else item.name}")
     for note in kept:
         info(options.fmt, f"kept {note}")
+    for line in _secrets_in_cluster_yaml(config_dir, move=options.move_secrets):
+        info(options.fmt, line)
     shown = display_name(config_dir)
     where = "" if shown == "." else f"cd {shown} && "
     info(
