@@ -28,6 +28,7 @@ COMMANDS = {
     "check": "exit 1 with a unified diff when the generated files drifted from the inputs",
     "init": "create cluster.yaml and nodes.yaml (and the sops setup) without overwriting",
     "schematic": "print the Talos schematic ID and the image and installer URLs",
+    "plan": "list the VMs the change adds, removes, resizes or moves (vs a git revision)",
 }
 
 
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory holding cluster.yaml and nodes.yaml (default: .)",
     )
+    dir_only = argparse.ArgumentParser(add_help=False)
+    dir_only._add_action(common._actions[0])
     common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
@@ -52,7 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="text", help="diagnostics format")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, text in COMMANDS.items():
-        cmd = sub.add_parser(name, parents=[common], help=text, description=text)
+        parent = dir_only if name == "plan" else common
+        cmd = sub.add_parser(name, parents=[parent], help=text, description=text)
+        if name == "plan":
+            from generator.commands.plan import FORMATS as PLAN_FORMATS
+
+            cmd.add_argument("--format", choices=PLAN_FORMATS, default=argparse.SUPPRESS)
+            cmd.add_argument(
+                "--base", default="HEAD", metavar="REV", help="git revision to compare with"
+            )
+            cmd.add_argument("--exit-code", action="store_true", help="exit 1 when a VM changes")
         if name in ("render", "check"):
             cmd.add_argument(
                 "-o", dest="output_dir", type=Path, metavar="OUT", help="output root (default: DIR)"
@@ -88,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code=getattr(args, "exit_code", False),
         example=getattr(args, "example", "minimal"),
         move_secrets=getattr(args, "move_secrets", False),
+        base=getattr(args, "base", "HEAD"),
     )
     from generator.output import emit_diagnostics, error
 

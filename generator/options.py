@@ -15,6 +15,7 @@ class Options:
     force: bool = False
     exit_code: bool = False  # render: exit 1 when it changed something
     example: str = "minimal"
+    base: str = "HEAD"  # plan: the git revision whose inputs it compares with
     move_secrets: bool = False  # init: move proxmox_api_token_* from cluster.yaml to sops
 
     @property
