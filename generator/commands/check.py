@@ -3,7 +3,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from generator import pipeline, sync
+from generator import collisions, pipeline, sync
 from generator.errors import Diagnostic
 from generator.load import display_name
 from generator.options import Options
@@ -15,6 +15,7 @@ def run(options: Options) -> int:
     sync.require_output_root(root)
     result = pipeline.render_tree(options.config_dir, root, check=True)
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
+    collisions.check(root, result.files, result.output_dirs)
     plan = sync.plan(root, result.files, result.output_dirs)
     for path in result.unverified:
         print(

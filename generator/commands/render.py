@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 
-from generator import pipeline, sync
+from generator import collisions, pipeline, sync
 from generator.errors import ConflictError
 from generator.options import Options
 from generator.output import emit_diagnostics, error, info
@@ -18,6 +18,7 @@ def run(options: Options) -> int:
     result = pipeline.render_tree(options.config_dir, root, check=options.dry_run)
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     managed = result.output_dirs
+    collisions.check(root, result.files, managed)
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
         sys.stdout.write(sync.unified_diff(plan))
