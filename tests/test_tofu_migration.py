@@ -16,9 +16,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import host_repos
 import pytest
 
-import host_repos
 from conftest import EXAMPLES_DIR, TOFU_PLUGIN_DIR, tool
 from generator.cli import main
 
