@@ -224,3 +224,37 @@ def test_hook_with_config_in_a_subdirectory(tmp_path: Path) -> None:
     git(repo, "add", ".")
     third = hook()
     assert third.returncode == 1 and "updated infrastructure/tofu/terraform.tfvars" in third.stdout
+
+
+@needs_checkout
+def test_readme_pip_install_line_installs_from_git(tmp_path: Path) -> None:
+    """The README's `pip install 'clustergen @ git+URL@REV'`, verbatim but for the URL and
+    REV (a snapshot of this tree over file://), installs a working clustergen."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = {
+        x.split("#", 1)[0].strip().removeprefix("- run: ")
+        for x in readme.splitlines()
+        if x.lstrip().startswith("pip install 'clustergen @ git+")
+        or x.lstrip().startswith("- run: pip install 'clustergen @ git+")
+    }
+    assert line == "pip install 'clustergen @ git+https://github.com/OWNER/clustergen@REV'"
+    source, sha = _snapshot(tmp_path)
+    requirement = line.split("'")[1].replace(
+        "https://github.com/OWNER/clustergen", f"file://{source}"
+    )
+    requirement = requirement.replace("@REV", f"@{sha}")
+    target = tmp_path / "site"
+    # --no-deps/--no-build-isolation: the dependencies are the venv's; the test is the git install.
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), requirement],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "generator/_data/templates/infrastructure/tofu/moved.tf.j2").is_file()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    version = subprocess.run(
+        [sys.executable, "-m", "generator", "-C", str(EXAMPLES_DIR / "minimal"), "validate"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert version.returncode == 0 and version.stdout.startswith("valid: "), version.stderr
