@@ -133,3 +133,23 @@ def test_a_hand_written_sops_config_is_never_edited(tmp_path: Path, env: dict[st
     cluster.write_text(cluster.read_text() + "provisioners: [capi]\n")
     render = clustergen(env, repo, "-C", "provision", "render")
     assert render.returncode == 0, render.stderr
+
+
+def test_before_the_host_rendered_sops_yaml_init_still_uses_its_template(
+    reference_dir: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A fresh cluster-template clone: .sops.yaml is not rendered yet. init must not create
+    one (the host's render would overwrite it) but put its rules into the template."""
+    repo = host_repos.build(reference_dir, host_repos.CLUSTER_TEMPLATE, tmp_path / "repo")
+    assert not (repo / ".sops.yaml").exists()
+    done = clustergen(env, repo, "init")
+    assert done.returncode == 0, done.stderr
+    assert not (repo / ".sops.yaml").exists()
+    assert "updated templates/config/.sops.yaml.j2" in done.stdout
+    text = (repo / "templates/config/.sops.yaml.j2").read_text()
+    assert "  - path_regex: ^secrets\\.sops\\.yaml$\n" in text
+    assert "  - path_regex: ^infrastructure/capi/.*\\.sops\\.ya?ml$\n" in text
+    # The host's own rules still come after and still match its files.
+    makejinja(env, repo)
+    rendered = (repo / ".sops.yaml").read_text()
+    assert rendered.index("^secrets") < rendered.index("talos/.*")
