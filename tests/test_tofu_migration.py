@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import host_repos
@@ -45,6 +46,11 @@ def repo(reference_dir: Path, tmp_path: Path) -> Path:
         shutil.copy(EXAMPLES_DIR / "homelab" / name, repo / "provision" / name)
     cluster = repo / "provision/cluster.yaml"
     cluster.write_text(cluster.read_text() + MIGRATE)
+    nodes = repo / "provision/nodes.yaml"
+    text = nodes.read_text()
+    for name, vm_id in EXISTING.items():  # the README's step 1: every VM keeps its ID
+        text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    vm_id: {vm_id}\n")
+    nodes.write_text(text)
     return repo
 
 
@@ -86,6 +92,10 @@ def test_render_refuses_until_the_host_tofu_is_removed_then_keeps_backend_tf(
     code, out, err = render(capsys, repo)
     assert code == 0, err
     assert "created infrastructure/tofu/moved.tf" in out
+    # The one node without vm_id (new, or forgotten in step 1) is pointed out.
+    (warning,) = [line for line in err.splitlines() if ": warning: " in line]
+    assert "nodes[4]: no vm_id while tofu_migrate adopts existing VMs" in warning
+    assert "unless 122 (vm_id_base + host number) is its current ID" in warning
     assert (repo / "infrastructure/tofu/backend.tf").read_bytes() == backend
     moved = (repo / "infrastructure/tofu/moved.tf").read_text()
     for name in EXISTING:
@@ -218,3 +228,36 @@ def test_moved_blocks_validate_and_plan_replaces_no_vm(
     assert summary is not None and summary.group(3) == "0"
     # The one node the state does not hold yet is the only one added.
     assert summary.group(1) == "1" and summary.group(2) == str(len(EXISTING))
+
+
+def test_migrating_from_clustergens_own_address_is_an_error(
+    example_copy: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = example_copy("minimal")
+    cluster = cfg / "cluster.yaml"
+    cluster.write_text(
+        cluster.read_text() + "tofu_migrate:\n  vm_address: proxmox_virtual_environment_vm.node\n"
+    )
+    assert main(["-C", str(cfg), "validate"]) == 1
+    err = capsys.readouterr().err
+    assert "tofu_migrate.vm_address: is clustergen's own address: there is nothing to move" in err
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        'proxmox_virtual_environment_vm.x["a"]',
+        "proxmox_virtual_environment_vm.x } resource",
+        "module.vms.proxmox_virtual_environment_vm.x",
+        "aws_instance.x",
+    ],
+)
+def test_an_address_is_never_written_unless_it_is_one(
+    example_copy: Callable[[str], Path], capsys: pytest.CaptureFixture[str], address: str
+) -> None:
+    cfg = example_copy("minimal")
+    cluster = cfg / "cluster.yaml"
+    cluster.write_text(cluster.read_text() + f"tofu_migrate:\n  vm_address: '{address}'\n")
+    assert main(["-C", str(cfg), "render"]) == 1
+    assert "tofu_migrate.vm_address" in capsys.readouterr().err
+    assert not (cfg / "infrastructure").exists()
