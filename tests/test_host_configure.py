@@ -6,11 +6,14 @@ Real tools: go-task, cue (the host's `cue vet`), makejinja, sops, jq, kubeconfor
 clustergen. Stand-ins (tests/host_repos.py names them): the host's makejinja plugin,
 talhelper, cloudflare-tunnel.json, kubeconform.sh; and the empty bootstrap/ and kubernetes/
 folders the host's full template set would render (its `encrypt-secrets` runs `find` on them).
+talos-cluster needs a few more, listed above its test.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ from pathlib import Path
 import host_repos
 import pytest
 
-from conftest import ROOT, TOOLS_DIR, tool
+from conftest import EXAMPLES_DIR, ROOT, TOOLS_DIR, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TALHELPER = """#!/bin/sh
@@ -166,3 +169,63 @@ def test_fresh_clone_check_and_plan(repo: Path, env: dict[str, str], tmp_path: P
     annotations = [x for x in (drift.stdout + drift.stderr).splitlines() if x.startswith("::")]
     assert annotations and all(a.startswith("::error file=provision/") for a in annotations)
     assert len(annotations) == len({a.split(",")[0] for a in annotations})
+
+
+# talos-cluster: more of its Taskfile is missing from the reference. STAND-INs: empty
+# .taskfiles/bootstrap and .taskfiles/talos Taskfiles (its root Taskfile includes them), and
+# .taskfiles/template/resources/generate_jsonschema.py (its `schema` task runs it; the JSON
+# Schemas it would write are in the reference already).
+EMPTY_TASKFILE = 'version: "3"\n'
+TALOS_CLUSTER_LINE = "      - clustergen -C {{.ROOT_DIR}}/provision render -o {{.ROOT_DIR}}"
+
+
+def test_talos_cluster_configure_after_the_move_to_clustergens_tofu(
+    reference_dir: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    for name in ("task", "cue", "makejinja", "sops", "jq", "yq", "kubeconform", "tofu"):
+        tool(name)
+    repo = host_repos.build(reference_dir, host_repos.TALOS_CLUSTER, tmp_path / "repo")
+    (repo / "cloudflare-tunnel.json").write_text("{}\n")
+    resources = repo / ".taskfiles/template/resources"
+    (resources / "kubeconform.sh").write_text(KUBECONFORM_SH)
+    (resources / "generate_jsonschema.py").write_text("# STAND-IN: the schemas are in place\n")
+    for name in ("bootstrap", "talos"):
+        (repo / ".taskfiles" / name).mkdir(exist_ok=True)
+        (repo / ".taskfiles" / name / "Taskfile.yaml").write_text(EMPTY_TASKFILE)
+    for folder in ("bootstrap", "kubernetes"):
+        (repo / folder).mkdir()
+    # STAND-INs for two files the host renders from templates the reference lacks: its
+    # .sops.yaml names the host author's key (ours instead) and infrastructure/secrets.sops.yaml
+    # (the tfstate credentials, empty: "not configured"; `task configure` encrypts it).
+    public = (repo / "age.key").read_text().splitlines()[0].split(": ", 1)[1]
+    sops_yaml = repo / ".sops.yaml"
+    sops_yaml.write_text(re.sub(r"age1[0-9a-z]+", public, sops_yaml.read_text()))
+    (repo / "infrastructure/secrets.sops.yaml").write_text(
+        'tfstate_username: ""\ntfstate_password: ""\n'
+    )
+    # The README's move: the host's own tofu files go (backend.tf stays), so does its Taskfile
+    # for them; clustergen renders into the same folders.
+    assert TALOS_CLUSTER_LINE in README
+    for name in ("main.tf", "outputs.tf", "providers.tf", "variables.tf", "versions.tf"):
+        (repo / "infrastructure/tofu" / name).unlink()
+    (repo / ".taskfiles/infrastructure/Taskfile.yaml").unlink()
+    backend = (repo / "infrastructure/tofu/backend.tf").read_bytes()
+    (repo / "provision").mkdir()
+    for name in ("cluster.yaml", "nodes.yaml"):
+        shutil.copy(EXAMPLES_DIR / "homelab" / name, repo / "provision" / name)
+    first = run(env, repo, "clustergen", "-C", "provision", "render", "-o", ".")
+    assert first.returncode == 0, first.stdout + first.stderr
+    add_to_configure(repo / ".taskfiles/template/Taskfile.yaml", TALOS_CLUSTER_LINE)
+
+    listed = run(env, repo, "task", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "* configure:" in listed.stdout and "* infra:" in listed.stdout
+
+    done = run(env, repo, "task", "--yes", "configure")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Infrastructure credentials not configured, skipping infra:init" in done.stdout
+    assert "clustergen: up to date" in done.stdout
+    assert (repo / "talos/talconfig.yaml").is_file()
+    assert (repo / "infrastructure/tofu/backend.tf").read_bytes() == backend
+    assert (repo / "infrastructure/tofu/nodes.tf").is_file()
+    assert "ENC[" in (repo / "infrastructure/secrets.sops.yaml").read_text()  # encrypt-secrets ran
