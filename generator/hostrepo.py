@@ -97,9 +97,26 @@ def host_template(target: Path) -> Path | None:
             continue
         for source in inputs:
             for candidate in (source / f"{relative}{suffix}", source / relative):
-                if candidate.is_file():
+                if candidate.is_file() and _confined(candidate, folder):
                     return candidate
     return None
+
+
+def _confined(path: Path, folder: Path) -> bool:
+    """path lies below folder with no symlink on the way: init may edit a host template, and
+    a makejinja.toml (repo content, untrusted) must not point it at a file elsewhere."""
+    try:
+        relative = path.absolute().relative_to(folder.absolute())
+    except ValueError:
+        return False
+    current = folder.absolute()
+    for part in relative.parts:
+        if part == "..":
+            return False
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
 
 
 def host_templates_under(output_dir: Path) -> list[Path]:
@@ -117,6 +134,6 @@ def host_templates_under(output_dir: Path) -> list[Path]:
             continue
         for source in inputs:
             base = source / relative
-            if base.is_dir() and not base.is_symlink():
-                found += sorted(p for p in base.iterdir() if p.is_file())
+            if base.is_dir() and _confined(base, folder):
+                found += sorted(p for p in base.iterdir() if p.is_file() and not p.is_symlink())
     return found

@@ -70,6 +70,10 @@ def plaintext(values: Mapping[str, str], existing: Mapping[str, str] | None = No
 def move(config_dir: Path, *, recipient: str | None) -> list[str]:
     """Move the secrets; returns what it did, one line each."""
     cluster = config_dir / "cluster.yaml"
+    if cluster.is_symlink():
+        raise UsageError(
+            f"{display_name(cluster)} is a symlink: clustergen never writes through one"
+        )
     values = found(cluster)
     if not values:
         return [f"nothing to move: {display_name(cluster)} holds no proxmox_api_token_*"]

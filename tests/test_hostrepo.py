@@ -92,3 +92,18 @@ def test_gitignore_outside_a_repo(tmp_path: Path) -> None:
     if hostrepo.repo_root(tmp_path) is not None:
         pytest.skip("the temp dir is inside a git work tree")
     assert gitignore.ignore_rule(tmp_path / "cluster.yaml") is None
+
+
+def test_host_template_never_points_outside_or_through_a_symlink(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ".sops.yaml.j2").write_text("creation_rules: []\n")
+    repo.mkdir()
+    git_init(repo)
+    (repo / "makejinja.toml").write_text(
+        '[makejinja]\ninputs = ["../elsewhere", "./linked"]\noutput = "./"\n'
+    )
+    assert hostrepo.host_template(repo / ".sops.yaml") is None
+    (repo / "linked").symlink_to(elsewhere)
+    assert hostrepo.host_template(repo / ".sops.yaml") is None
