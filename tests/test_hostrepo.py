@@ -107,3 +107,16 @@ def test_host_template_never_points_outside_or_through_a_symlink(tmp_path: Path)
     assert hostrepo.host_template(repo / ".sops.yaml") is None
     (repo / "linked").symlink_to(elsewhere)
     assert hostrepo.host_template(repo / ".sops.yaml") is None
+
+
+def test_rules_in_a_template_that_is_no_yaml_are_found(tmp_path: Path) -> None:
+    from generator import sopssetup
+
+    rules = sopssetup.rules_for(tmp_path / "provision", tmp_path)
+    template = (
+        "creation_rules:\n"
+        + rules.text("\"#{ age_key('public') }#\"")
+        + "#% if extra %#\n  - path_regex: extra/.*\n#% endif %#\n"
+    )
+    assert sopssetup.covered(template, rules)
+    assert not sopssetup.covered("creation_rules:\n#% if x %#\n#% endif %#\n", rules)
