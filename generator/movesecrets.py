@@ -51,7 +51,9 @@ def found(cluster: Path) -> dict[str, str]:
 
 def without_secrets(cluster: Path) -> bytes:
     yaml = _round_trip()
-    data = yaml.load(cluster.read_text(encoding="utf-8"))
+    text = cluster.read_text(encoding="utf-8")
+    yaml.explicit_start = text.startswith("---")  # ruamel drops a leading `---` otherwise
+    data = yaml.load(text)
     for name in SECRET_KEYS_BY_NAME:
         if name in data:
             del data[name]
@@ -67,9 +69,22 @@ def plaintext(values: Mapping[str, str], existing: Mapping[str, str] | None = No
     return out.getvalue().encode("utf-8")
 
 
+def source(config_dir: Path) -> Path:
+    """The cluster.yaml that holds the token: DIR's own, else (clustergen's inputs in a
+    subdirectory of a talos-cluster repo) the host's at the repo root."""
+    from generator import hostrepo
+
+    own = config_dir / "cluster.yaml"
+    root = hostrepo.repo_root(config_dir)
+    if found(own) or root is None or root == config_dir.resolve():
+        return own
+    host = root / "cluster.yaml"
+    return host if host.is_file() and not host.is_symlink() and found(host) else own
+
+
 def move(config_dir: Path, *, recipient: str | None) -> list[str]:
     """Move the secrets; returns what it did, one line each."""
-    cluster = config_dir / "cluster.yaml"
+    cluster = source(config_dir)
     if cluster.is_symlink():
         raise UsageError(
             f"{display_name(cluster)} is a symlink: clustergen never writes through one"
@@ -102,10 +117,12 @@ def move(config_dir: Path, *, recipient: str | None) -> list[str]:
 
 def offer(config_dir: Path) -> str | None:
     """The hint init prints when cluster.yaml holds the token in plaintext."""
-    values = found(config_dir / "cluster.yaml")
+    cluster = source(config_dir)
+    values = found(cluster)
     if not values:
         return None
+    target = display_name(config_dir / secrets.SECRETS_FILE)
     return (
-        f"cluster.yaml holds {', '.join(sorted(values))} in plaintext: "
-        "`clustergen init --move-secrets` moves them into secrets.sops.yaml (encrypted)"
+        f"{display_name(cluster)} holds {', '.join(sorted(values))} in plaintext: "
+        f"`clustergen init --move-secrets` moves them into {target} (encrypted)"
     )

@@ -107,3 +107,38 @@ def test_move_secrets_encrypts_them_and_keeps_the_rest_of_cluster_yaml(
     assert validated.returncode == 0, validated.stderr
     again = clustergen(env, config, "init", "--move-secrets")
     assert again.returncode == 0 and "nothing to move" in again.stdout
+
+
+def test_from_the_host_cluster_yaml_into_a_subdirectory(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """talos-cluster keeps the token in its root cluster.yaml; clustergen's inputs live in
+    provision/: the move takes it from the host's file into provision/secrets.sops.yaml."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=60)
+    host = repo / "cluster.yaml"
+    host.write_text(
+        "---\n# host settings\ncluster_name: matherlynet\ncloudflare_token: fake\n"
+        f'proxmox_api_token_id: "{TOKEN_ID}"\nproxmox_api_token_secret: "{TOKEN_SECRET}"\n'
+    )
+    offered = clustergen(env, repo, "-C", "provision", "init", "--example", "minimal")
+    assert offered.returncode == 0, offered.stderr
+    assert (
+        "cluster.yaml holds proxmox_api_token_id, proxmox_api_token_secret in plaintext: "
+        "`clustergen init --move-secrets` moves them into provision/secrets.sops.yaml"
+    ) in offered.stdout
+    moved = clustergen(env, repo, "-C", "provision", "init", "--move-secrets")
+    assert moved.returncode == 0, moved.stderr
+    assert (
+        host.read_text()
+        == "---\n# host settings\ncluster_name: matherlynet\ncloudflare_token: fake\n"
+    )
+    plain = subprocess.run(
+        [shutil.which("sops") or "sops", "--decrypt", str(repo / "provision/secrets.sops.yaml")],
+        env={**env, "SOPS_AGE_KEY_FILE": str(repo / "provision/age.key")},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert YAML(typ="safe").load(io.BytesIO(plain))["proxmox_api_token_secret"] == TOKEN_SECRET
