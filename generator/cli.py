@@ -34,16 +34,17 @@ COMMANDS = {
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-C",
-        dest="config_dir",
-        type=Path,
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="directory holding cluster.yaml and nodes.yaml (default: .)",
-    )
+    # plan has its own --format choices (markdown), so it gets -C without --format.
     dir_only = argparse.ArgumentParser(add_help=False)
-    dir_only._add_action(common._actions[0])
+    for holder in (common, dir_only):
+        holder.add_argument(
+            "-C",
+            dest="config_dir",
+            type=Path,
+            default=argparse.SUPPRESS,
+            metavar="DIR",
+            help="directory holding cluster.yaml and nodes.yaml (default: .)",
+        )
     common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
