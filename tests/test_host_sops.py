@@ -153,3 +153,20 @@ def test_before_the_host_rendered_sops_yaml_init_still_uses_its_template(
     makejinja(env, repo)
     rendered = (repo / ".sops.yaml").read_text()
     assert rendered.index("^secrets") < rendered.index("talos/.*")
+
+
+def test_a_team_sops_config_with_the_rules_encrypts_for_every_recipient(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from generator.commands.init import sops_config
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    host_repos.git(repo, "init", "-q")
+    mine = host_repos.age_identity(repo / "age.key")
+    teammate = host_repos.age_identity(tmp_path / "teammate.key")
+    (repo / ".sops.yaml").write_bytes(sops_config(f"{mine},{teammate}"))
+    done = clustergen(env, repo, "init")
+    assert done.returncode == 0, done.stderr
+    encrypted = (repo / "secrets.sops.yaml").read_text()
+    assert mine in encrypted and teammate in encrypted

@@ -111,7 +111,10 @@ def _gitignore_addition(existing: str | None) -> bytes:
 def _sops_rules(
     config_dir: Path, setup: sopssetup.Setup, recipient: str | None
 ) -> tuple[Path | None, list[Planned], list[str]]:
-    """(the .sops.yaml sops will use, files to write, notes) for clustergen's creation rules.
+    """(the .sops.yaml to encrypt with, files to write, notes) for clustergen's creation rules.
+
+    The .sops.yaml is returned only when it exists and already has the rules (it may name a
+    whole team's keys); otherwise init encrypts for the one recipient it has.
 
     No .sops.yaml anywhere: clustergen writes its own. One the host renders: the rules go
     into the host's template (never into the rendered file, which the host overwrites). One
@@ -124,18 +127,22 @@ def _sops_rules(
     source = setup.template or setup.config
     shown = display_name(source)
     text = source.read_text(encoding="utf-8")
+    rendered = setup.config.is_file() and sopssetup.covered(
+        setup.config.read_text(encoding="utf-8"), rules
+    )
+    usable = setup.config if rendered else None
     if sopssetup.covered(text, rules):
         has = "has clustergen's creation rules" if setup.template else "exists"
-        return setup.config, [], [f"{shown} ({has})"]
+        return usable, [], [f"{shown} ({has})"]
     if setup.template is not None:
         updated = sopssetup.add_to_template(setup.template, rules)
         if updated is not None:
             note = f"{display_name(setup.config)} is rendered from it: run `task configure`"
-            return setup.config, [Planned(str(setup.template), updated, replace=True)], [note]
+            return usable, [Planned(str(setup.template), updated, replace=True)], [note]
     lines = sopssetup.lines_to_add(rules, source, recipient)
     if recipient is None:
         raise UsageError(f"{shown} has no creation rule for {secrets.SECRETS_FILE}: {lines}")
-    return setup.config, [], [f"{shown} (not edited): {lines}"]
+    return usable, [], [f"{shown} (not edited): {lines}"]
 
 
 def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
@@ -175,19 +182,24 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
     if (config_dir / secrets.SECRETS_FILE).exists():
         kept.append(f"{secrets.SECRETS_FILE} (exists)")
     else:
-        if recipient is not None:
-            encrypted = secrets.encrypt(
-                _placeholder_secrets(),
-                secrets.SECRETS_FILE,
-                age_recipients=[recipient],
-                cwd=config_dir,
-            )
-        else:
-            assert config is not None  # no key: the existing .sops.yaml names the recipients
+        if config is not None:  # its rules name the recipients (maybe a whole team's)
             encrypted = secrets.encrypt(
                 _placeholder_secrets(),
                 secrets.SECRETS_FILE,
                 config=config.resolve(),
+                cwd=config_dir,
+            )
+        else:
+            if recipient is None:
+                raise UsageError(
+                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {secrets.SOPS_CONFIG} "
+                    f"with clustergen's rules yet to encrypt {secrets.SECRETS_FILE} for: set "
+                    "SOPS_AGE_KEY_FILE, or run the host's `task configure` first"
+                )
+            encrypted = secrets.encrypt(
+                _placeholder_secrets(),
+                secrets.SECRETS_FILE,
+                age_recipients=[recipient],
                 cwd=config_dir,
             )
         todo.append(Planned(secrets.SECRETS_FILE, encrypted))
