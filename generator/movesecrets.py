@@ -97,15 +97,19 @@ def move(config_dir: Path, *, recipient: str | None) -> list[str]:
     if target.exists():
         existing = secrets.load_secrets(target, shown=secrets.SECRETS_FILE)
     data = plaintext(values, existing)
-    if recipient is not None:
+    from generator import sopssetup
+
+    config = secrets.find_config(config_dir)
+    rules = sopssetup.rules_for(config_dir, config.parent) if config else None
+    if config is not None and rules and sopssetup.covered(config.read_text("utf-8"), rules):
+        # Its rules name every recipient (maybe a team's), as for every other sops file.
+        sealed = secrets.encrypt(data, secrets.SECRETS_FILE, config=config, cwd=config_dir)
+    elif recipient is not None:
         sealed = secrets.encrypt(
             data, secrets.SECRETS_FILE, age_recipients=[recipient], cwd=config_dir
         )
     else:
-        config = secrets.find_config(config_dir)
-        if config is None:
-            raise UsageError(f"no {secrets.SOPS_CONFIG} and no age key: run `clustergen init`")
-        sealed = secrets.encrypt(data, secrets.SECRETS_FILE, config=config, cwd=config_dir)
+        raise UsageError(f"no {secrets.SOPS_CONFIG} rule and no age key: run `clustergen init`")
     sync.write_atomic(target, sealed)
     sync.write_atomic(cluster, without_secrets(cluster))
     keys = ", ".join(sorted(values))
