@@ -166,15 +166,18 @@ def is_encrypted(data: Any) -> bool:
     return isinstance(meta, dict) and "mac" in meta
 
 
-def decrypt(path: Path, *, shown: str | None = None, encrypted: Any = None) -> bytes:
-    """The plaintext of a sops-encrypted YAML file, in memory."""
+def decrypt(
+    path: Path, *, shown: str | None = None, encrypted: Any = None, key_dir: Path | None = None
+) -> bytes:
+    """The plaintext of a sops-encrypted YAML file, in memory. key_dir: where to look for
+    age.key when the user named no key (default: the file's folder; see hostrepo.age_key)."""
     shown = shown or display_name(path)
     from generator import hostrepo
 
     # The host repo's age key (age.key at its root) when the user named no key.
     code, out, err = _run(
         ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())],
-        env=hostrepo.sops_env(path.parent),
+        env=hostrepo.sops_env(key_dir or path.parent),
     )
     if code != 0:
         raise _decrypt_error(code, err, shown, encrypted)
@@ -515,7 +518,9 @@ def seal(
 
         if existing is not None and existing_doc is not None:
             try:
-                decrypted: bytes | None = decrypt(target, shown=path, encrypted=existing_doc)
+                decrypted: bytes | None = decrypt(
+                    target, shown=path, encrypted=existing_doc, key_dir=config_dir
+                )
             except (UsageError, InputError):
                 # Encrypted for other recipients or changed by hand: replacing it is the fix.
                 decrypted = None

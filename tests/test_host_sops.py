@@ -170,3 +170,24 @@ def test_a_team_sops_config_with_the_rules_encrypts_for_every_recipient(
     assert done.returncode == 0, done.stderr
     encrypted = (repo / "secrets.sops.yaml").read_text()
     assert mine in encrypted and teammate in encrypted
+
+
+def test_age_key_of_the_config_dir_decrypts_outputs_elsewhere_without_churn(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """No git, no SOPS_AGE_KEY_FILE, age.key beside the inputs, output root elsewhere: the
+    input and the existing Secret decrypt with that key, so a second render changes nothing."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    done = clustergen(env, cfg, "init", "--example", "homelab")
+    assert done.returncode == 0, done.stderr
+    cluster = cfg / "cluster.yaml"
+    cluster.write_text(cluster.read_text().replace("  - ansible\n", "  - ansible\n  - capi\n"))
+    out = tmp_path / "out"
+    first = clustergen(env, tmp_path, "-C", "cfg", "render", "-o", "out")
+    assert first.returncode == 0, first.stderr
+    secret = (out / "infrastructure/capi/proxmox-credentials.sops.yaml").read_bytes()
+    second = clustergen(env, tmp_path, "-C", "cfg", "render", "-o", "out")
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stdout and "could not decrypt" not in second.stderr
+    assert (out / "infrastructure/capi/proxmox-credentials.sops.yaml").read_bytes() == secret
