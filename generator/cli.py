@@ -31,26 +31,31 @@ COMMANDS = {
     "check": "exit 1 with a unified diff when the generated files drifted from the inputs",
     "init": "create cluster.yaml and nodes.yaml (and the sops setup) without overwriting",
     "schematic": "print the Talos schematic ID and the image and installer URLs",
+    "plan": "list the VMs the change adds, removes, resizes or moves (vs a git revision)",
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-C",
-        dest="config_dir",
-        type=Path,
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="directory holding cluster.yaml and nodes.yaml (default: .)",
-    )
+    # plan has its own --format choices (markdown), so it gets -C without --format.
+    dir_only = argparse.ArgumentParser(add_help=False)
+    for holder in (common, dir_only):
+        holder.add_argument(
+            "-C",
+            dest="config_dir",
+            type=Path,
+            default=argparse.SUPPRESS,
+            metavar="DIR",
+            help="directory holding cluster.yaml and nodes.yaml (default: .)",
+        )
     common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS)
-    common.add_argument(
-        "--dialect",
-        choices=DIALECT_CHOICES,
-        default=argparse.SUPPRESS,
-        help="keys of the input files (default auto: detected from the repo)",
-    )
+    for holder in (common, dir_only):
+        holder.add_argument(
+            "--dialect",
+            choices=DIALECT_CHOICES,
+            default=argparse.SUPPRESS,
+            help="keys of the input files (default auto: detected from the repo)",
+        )
 
     parser = argparse.ArgumentParser(
         prog="clustergen",
@@ -62,7 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dialect", choices=DIALECT_CHOICES, default="auto", help="input keys")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, text in COMMANDS.items():
-        cmd = sub.add_parser(name, parents=[common], help=text, description=text)
+        parent = dir_only if name == "plan" else common
+        cmd = sub.add_parser(name, parents=[parent], help=text, description=text)
+        if name == "plan":
+            from generator.commands.plan import FORMATS as PLAN_FORMATS
+
+            cmd.add_argument("--format", choices=PLAN_FORMATS, default=argparse.SUPPRESS)
+            cmd.add_argument(
+                "--base", default="HEAD", metavar="REV", help="git revision to compare with"
+            )
+            cmd.add_argument("--exit-code", action="store_true", help="exit 1 when a VM changes")
         if name in ("render", "check"):
             cmd.add_argument(
                 "-o", dest="output_dir", type=Path, metavar="OUT", help="output root (default: DIR)"
@@ -79,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
             )
         if name == "init":
             cmd.add_argument("--example", default="minimal", help="example to start from")
+            cmd.add_argument(
+                "--move-secrets",
+                action="store_true",
+                help="move proxmox_api_token_* from cluster.yaml into secrets.sops.yaml",
+            )
     return parser
 
 
@@ -93,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code=getattr(args, "exit_code", False),
         example=getattr(args, "example", "minimal"),
         dialect=args.dialect,
+        move_secrets=getattr(args, "move_secrets", False),
+        base=getattr(args, "base", "HEAD"),
     )
     from generator.output import emit_diagnostics, error
 
@@ -103,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit_diagnostics(exc.diagnostics, options.fmt)
         errors = sum(1 for d in exc.diagnostics if d.is_error)
         if options.fmt == "text":
-            print(f"clustergen: {errors} error(s); nothing was written", file=sys.stderr)
+            print(
+                f"clustergen: {errors} error(s){_nothing_written(args.command, options)}",
+                file=sys.stderr,
+            )
         return exc.exit_code
     except (UsageError, ConflictError, ClustergenError) as exc:
         error(str(exc))
@@ -116,6 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UsageError.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _nothing_written(command: str, options: Options) -> str:
+    """Only a command that writes says it wrote nothing: validate, check and the rest never
+    write, and saying so would suggest they might."""
+    writes = command == "init" or (command == "render" and not options.dry_run)
+    return "; nothing was written" if writes else ""
 
 
 def _exit_status(code: object) -> int:

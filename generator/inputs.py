@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import dialects
@@ -42,7 +42,7 @@ def _load_and_validate(
         try:
             docs[name] = load_yaml(config_dir / name, fast=fast)
         except InputError as exc:
-            problems += exc.diagnostics
+            problems += _explain_missing(config_dir / name, exc.diagnostics)
     cluster = docs.get(CLUSTER_FILE)
     dialect = dialects.resolve(config_dir, requested, cluster.data if cluster else None)
     if problems:
@@ -54,6 +54,22 @@ def _load_and_validate(
     checked = stage.check(dialect, docs[CLUSTER_FILE], docs[NODES_FILE], config_dir)
     docs = {CLUSTER_FILE: checked.cluster, NODES_FILE: checked.nodes}
     return docs, checked.diagnostics, checked.secrets, dialect
+
+
+def _explain_missing(path: Path, found: tuple[Diagnostic, ...]) -> list[Diagnostic]:
+    """A missing input that git ignores says so (see generator/gitignore.py)."""
+    if not any(d.message == "file not found" for d in found):
+        return list(found)
+    from generator import gitignore
+
+    why = gitignore.missing_input_hint(path)
+    if why is None:
+        return list(found)
+    message, hint = why
+    return [
+        replace(d, message=message, hint=hint) if d.message == "file not found" else d
+        for d in found
+    ]
 
 
 def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:

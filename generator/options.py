@@ -16,6 +16,8 @@ class Options:
     exit_code: bool = False  # render: exit 1 when it changed something
     example: str = "minimal"
     dialect: str = "auto"  # auto | clustergen | cluster-template | talos-cluster
+    base: str = "HEAD"  # plan: the git revision whose inputs it compares with
+    move_secrets: bool = False  # init: move proxmox_api_token_* from cluster.yaml to sops
 
     @property
     def output_root(self) -> Path:

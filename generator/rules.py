@@ -384,6 +384,32 @@ def lists(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         yield from _duplicates_in_list(cluster, key)
 
 
+def migration(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
+    """tofu_migrate adopts existing VMs: a VM keeps its resource only with its current VM ID
+    (bpg replaces a VM whose vm_id changes), and moving clustergen's address onto itself is
+    no move."""
+    given = cluster.data.get("tofu_migrate") if isinstance(cluster.data, dict) else None
+    if not isinstance(given, dict):
+        return
+    if given.get("vm_address") == "proxmox_virtual_environment_vm.node":
+        yield cluster.diag(
+            ["tofu_migrate", "vm_address"],
+            "is clustergen's own address: there is nothing to move",
+            "name the earlier configuration's VM resource, or remove tofu_migrate",
+        )
+    for index, node in _nodes(nodes):
+        if "vm_id" in node:
+            continue
+        computed = derive.vm_id(cluster.data, node)
+        yield nodes.diag(
+            ["nodes", index],
+            "no vm_id while tofu_migrate adopts existing VMs: this VM is replaced unless "
+            f"{computed} (vm_id_base + host number) is its current ID",
+            "set vm_id to the VM's current ID (`qm list`); ignore this for a new node",
+            severity="warning",
+        )
+
+
 RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     cidrs,
     addresses,
@@ -396,6 +422,7 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     endpoint,
     lists,
     *rules_provisioning.RULES,
+    migration,
 )
 
 

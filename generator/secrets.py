@@ -40,7 +40,10 @@ PLACEHOLDERS: Mapping[str, str] = {
     "proxmox_api_token_id": "root@pam!replace-me",
     "proxmox_api_token_secret": "00000000-0000-0000-0000-000000000000",
 }
-KEY_HINT = "set SOPS_AGE_KEY_FILE to the age key file, e.g. export SOPS_AGE_KEY_FILE=$PWD/age.key"
+KEY_HINT = (
+    "set SOPS_AGE_KEY_FILE to the age key file, e.g. export SOPS_AGE_KEY_FILE=$PWD/age.key "
+    "(without it clustergen uses age.key of the config directory or the repo root)"
+)
 MASK = "<encrypted>"
 SOPS_TIMEOUT = 60
 
@@ -77,7 +80,11 @@ def sops_binary() -> str:
 
 
 def _run(
-    args: list[str], *, stdin: bytes | None = None, cwd: Path | None = None
+    args: list[str],
+    *,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, bytes, str]:
     try:
         proc = subprocess.run(
@@ -85,6 +92,7 @@ def _run(
             input=stdin if stdin is not None else b"",
             capture_output=True,
             cwd=cwd,
+            env=env,
             timeout=SOPS_TIMEOUT,
             check=False,
         )
@@ -158,11 +166,18 @@ def is_encrypted(data: Any) -> bool:
     return isinstance(meta, dict) and "mac" in meta
 
 
-def decrypt(path: Path, *, shown: str | None = None, encrypted: Any = None) -> bytes:
-    """The plaintext of a sops-encrypted YAML file, in memory."""
+def decrypt(
+    path: Path, *, shown: str | None = None, encrypted: Any = None, key_dir: Path | None = None
+) -> bytes:
+    """The plaintext of a sops-encrypted YAML file, in memory. key_dir: where to look for
+    age.key when the user named no key (default: the file's folder; see hostrepo.age_key)."""
     shown = shown or display_name(path)
+    from generator import hostrepo
+
+    # The host repo's age key (age.key at its root) when the user named no key.
     code, out, err = _run(
-        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())]
+        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())],
+        env=hostrepo.sops_env(key_dir or path.parent),
     )
     if code != 0:
         raise _decrypt_error(code, err, shown, encrypted)
@@ -192,7 +207,9 @@ def encrypt(
     args = ["--encrypt", "--input-type", "yaml", "--output-type", "yaml"]
     recipients = list(age_recipients)
     if recipients:
-        args += ["--age", ",".join(recipients)]
+        # Explicit recipients need no rule; without --config sops would still load a
+        # .sops.yaml of a parent folder (a host repo's) and fail on its missing rule.
+        args += ["--config", os.devnull, "--age", ",".join(recipients)]
     elif config is not None:
         args += ["--config", str(config)]
     args += ["--filename-override", filename, "/dev/stdin"]
@@ -501,7 +518,9 @@ def seal(
 
         if existing is not None and existing_doc is not None:
             try:
-                decrypted: bytes | None = decrypt(target, shown=path, encrypted=existing_doc)
+                decrypted: bytes | None = decrypt(
+                    target, shown=path, encrypted=existing_doc, key_dir=config_dir
+                )
             except (UsageError, InputError):
                 # Encrypted for other recipients or changed by hand: replacing it is the fix.
                 decrypted = None

@@ -5,13 +5,12 @@ Every problem is collected; nothing stops at the first one.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from generator import resources, rules
+from generator import resources, rules, suggest
 from generator.errors import Diagnostic
 from generator.load import Document, format_path
 
@@ -64,8 +63,21 @@ def _short(value: Any) -> str:
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else ""
+    return suggest.did_you_mean(word, choices)
+
+
+def _unknown_key_hint(schema_name: str, key: str, known: Sequence[str]) -> str:
+    """A secret in cluster.yaml (talos-cluster keeps its token there) is pointed at the sops
+    file; any other key gets a "did you mean" when one is close."""
+    if schema_name == "cluster":
+        from generator import movesecrets
+
+        if key in movesecrets.SECRET_KEYS_BY_NAME:
+            return (
+                "a secret: clustergen reads it from secrets.sops.yaml; "
+                "`clustergen init --move-secrets` moves it there"
+            )
+    return did_you_mean(key, known)
 
 
 # Values never shown in a message (talos-cluster keeps the API token in cluster.yaml).
@@ -107,7 +119,7 @@ def check_schema(
                     doc.diag(
                         [*path, key],
                         f"unknown key {key!r}",
-                        hint or did_you_mean(key, known),
+                        hint or _unknown_key_hint(schema_name, key, known),
                         key=True,
                     )
                 )

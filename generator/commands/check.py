@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from generator import pipeline, sync
+from generator import collisions, pipeline, sync
+from generator.errors import Diagnostic
+from generator.load import display_name
 from generator.options import Options
 from generator.output import emit_diagnostics, info
 
@@ -12,6 +15,7 @@ def run(options: Options) -> int:
     sync.require_output_root(root)
     result = pipeline.render_tree(options.config_dir, root, check=True, dialect=options.dialect)
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
+    collisions.check(root, result.files, result.output_dirs)
     plan = sync.plan(root, result.files, result.output_dirs)
     for path in result.unverified:
         print(
@@ -20,6 +24,8 @@ def run(options: Options) -> int:
         )
     if plan.changes:
         sys.stdout.write(sync.unified_diff(plan))
+        if options.fmt == "github":
+            emit_diagnostics(_drift(root, plan), options.fmt, stdout_is_free=False)
         if options.fmt != "json":  # stderr then holds only the diagnostics document
             print(
                 f"clustergen: {len(plan.changes)} file(s) out of date "
@@ -30,3 +36,25 @@ def run(options: Options) -> int:
         return 1
     info(options.fmt, f"clustergen: in sync ({len(plan.unchanged)} files)")
     return 0
+
+
+DRIFT = {
+    "create": "missing: clustergen would create it",
+    "update": "out of date: differs from what clustergen renders",
+    "remove": "stale: clustergen generated it and no longer would",
+}
+
+
+def _drift(root: Path, plan: sync.Plan) -> list[Diagnostic]:
+    """One error per drifted file, for workflow annotations on the file itself."""
+    return [
+        Diagnostic(
+            display_name(root / change.path),
+            1,
+            1,
+            "(drift)",
+            DRIFT[change.action],
+            "run `clustergen render` and commit the result",
+        )
+        for change in plan.changes
+    ]

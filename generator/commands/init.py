@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import resources, secrets
+from generator import resources, secrets, sopssetup, sync
 from generator.errors import UsageError
 from generator.load import display_name
 from generator.options import Options
@@ -33,6 +33,7 @@ class Planned:
     data: bytes
     mode: int = 0o644
     append: bool = False  # add to an existing file instead of creating it
+    replace: bool = False  # rewrite an existing file (the host's .sops.yaml template)
 
 
 def _examples() -> list[str]:
@@ -108,6 +109,43 @@ def _gitignore_addition(existing: str | None) -> bytes:
     return (lead + block + "".join(f"{m}\n" for m in missing)).encode("utf-8")
 
 
+def _sops_rules(
+    config_dir: Path, setup: sopssetup.Setup, recipient: str | None, *, encrypts: bool = True
+) -> tuple[Path | None, list[Planned], list[str]]:
+    """(the .sops.yaml to encrypt with, files to write, notes) for clustergen's creation rules.
+
+    The .sops.yaml is returned only when it exists and already has the rules (it may name a
+    whole team's keys); otherwise init encrypts for the one recipient it has.
+
+    No .sops.yaml anywhere: clustergen writes its own. One the host renders: the rules go
+    into the host's template (never into the rendered file, which the host overwrites). One
+    someone wrote by hand: never edited; the exact lines to add are printed.
+    """
+    if setup.config is None:
+        assert recipient is not None  # no .sops.yaml and no key: init created one
+        return None, [Planned(secrets.SOPS_CONFIG, sops_config(recipient))], []
+    rules = sopssetup.rules_for(config_dir, setup.config.parent)
+    source = setup.template or setup.config
+    shown = display_name(source)
+    text = source.read_text(encoding="utf-8")
+    rendered = setup.config.is_file() and sopssetup.covered(
+        setup.config.read_text(encoding="utf-8"), rules
+    )
+    usable = setup.config if rendered else None
+    if sopssetup.covered(text, rules):
+        has = "has clustergen's creation rules" if setup.template else "exists"
+        return usable, [], [f"{shown} ({has})"]
+    if setup.template is not None:
+        updated = sopssetup.add_to_template(setup.template, rules)
+        if updated is not None:
+            note = f"{display_name(setup.config)} is rendered from it: run `task configure`"
+            return usable, [Planned(str(setup.template), updated, replace=True)], [note]
+    lines = sopssetup.lines_to_add(rules, source, recipient)
+    if recipient is None and encrypts:
+        raise UsageError(f"{shown} has no creation rule for {secrets.SECRETS_FILE}: {lines}")
+    return usable, [], [f"{shown} (not edited): {lines}"]
+
+
 def plan(
     config_dir: Path, example: str, *, token_in_cluster_yaml: bool = False
 ) -> tuple[list[Planned], list[str]]:
@@ -125,39 +163,52 @@ def plan(
         else:
             todo.append(Planned(name, (source / name).read_bytes()))
 
-    key_path = config_dir / secrets.SOPS_CONFIG
-    has_config = key_path.exists()
+    setup = sopssetup.discover(config_dir)
     recipient: str | None = None
-    if (config_dir / AGE_KEY).exists():
-        kept.append(f"{AGE_KEY} (exists)")
-        recipient = _read_identity(config_dir / AGE_KEY)
-    elif has_config:
+    if setup.key is not None:
+        # The key sops uses here already (SOPS_AGE_KEY_FILE, or the host repo's age.key):
+        # a second key would encrypt what the host's key cannot open.
+        recipient = _read_identity(setup.key)
+        own = setup.key.resolve() == (config_dir / AGE_KEY).resolve()
+        kept.append(
+            f"{AGE_KEY} (exists)" if own else f"{AGE_KEY} (using {display_name(setup.key)})"
+        )
+    elif setup.config is not None and setup.config.exists():
         # .sops.yaml names the recipients already; a new key would not be one of them.
-        kept.append(f"{AGE_KEY} (not created: {secrets.SOPS_CONFIG} exists and names the keys)")
+        kept.append(
+            f"{AGE_KEY} (not created: {display_name(setup.config)} exists and names the keys)"
+        )
     else:
         key_bytes, recipient = _new_identity()
         todo.append(Planned(AGE_KEY, key_bytes, mode=0o600))
 
-    if has_config:
-        kept.append(f"{secrets.SOPS_CONFIG} (exists)")
-    else:
-        assert recipient is not None  # no .sops.yaml: a key was read or created above
-        todo.append(Planned(secrets.SOPS_CONFIG, sops_config(recipient)))
+    # A repo that keeps the token in cluster.yaml gets no secrets.sops.yaml now: init encrypts
+    # nothing, so rules it cannot add are only printed.
+    config, rule_items, rule_notes = _sops_rules(
+        config_dir, setup, recipient, encrypts=not token_in_cluster_yaml
+    )
+    todo += rule_items
+    kept += rule_notes
 
     if (config_dir / secrets.SECRETS_FILE).exists():
         kept.append(f"{secrets.SECRETS_FILE} (exists)")
     elif token_in_cluster_yaml:
         kept.append(f"{secrets.SECRETS_FILE} (not created: the token stays in cluster.yaml)")
     else:
-        if has_config:
+        if config is not None:  # its rules name the recipients (maybe a whole team's)
             encrypted = secrets.encrypt(
                 _placeholder_secrets(),
                 secrets.SECRETS_FILE,
-                config=key_path.resolve(),
+                config=config.resolve(),
                 cwd=config_dir,
             )
         else:
-            assert recipient is not None
+            if recipient is None:
+                raise UsageError(
+                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {secrets.SOPS_CONFIG} "
+                    f"with clustergen's rules yet to encrypt {secrets.SECRETS_FILE} for: set "
+                    "SOPS_AGE_KEY_FILE, or run the host's `task configure` first"
+                )
             encrypted = secrets.encrypt(
                 _placeholder_secrets(),
                 secrets.SECRETS_FILE,
@@ -198,6 +249,18 @@ def _host_repo(options: Options) -> Any:
     return adopt.prepare(options.config_dir, options.dialect, options.example)
 
 
+def _secrets_in_cluster_yaml(config_dir: Path, *, move: bool) -> list[str]:
+    """--move-secrets moves the token out of a plaintext cluster.yaml; without it init only
+    offers that (generator/movesecrets.py)."""
+    from generator import hostrepo, movesecrets
+
+    if not move:
+        offer = movesecrets.offer(config_dir)
+        return [offer] if offer else []
+    key = hostrepo.age_key(config_dir)
+    return movesecrets.move(config_dir, recipient=_read_identity(key) if key else None)
+
+
 def run(options: Options) -> int:
     config_dir = options.config_dir
     if config_dir.exists() and not config_dir.is_dir():
@@ -220,7 +283,9 @@ def run(options: Options) -> int:
     for item in todo:
         path = config_dir / item.name
         try:
-            if item.append:
+            if item.replace:
+                sync.write_atomic(path, item.data)
+            elif item.append:
                 with path.open("ab") as fh:
                     fh.write(item.data)
             else:
@@ -230,9 +295,12 @@ def run(options: Options) -> int:
             continue
         except OSError as exc:
             raise UsageError(f"cannot write {display_name(path)}: {exc.strerror}") from None
-        info(options.fmt, f"{'updated' if item.append else 'created'} {item.name}")
+        verb = "updated" if item.append or item.replace else "created"
+        info(options.fmt, f"{verb} {display_name(path) if item.replace else item.name}")
     for note in kept:
         info(options.fmt, f"kept {note}")
+    for line in _secrets_in_cluster_yaml(config_dir, move=options.move_secrets):
+        info(options.fmt, line)
     shown = display_name(config_dir)
     where = "" if shown == "." else f"cd {shown} && "
     info(

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import sys
 
-from generator import pipeline, sync
+from generator import collisions, pipeline, sync
+from generator.errors import ConflictError
 from generator.options import Options
-from generator.output import emit_diagnostics, info
+from generator.output import emit_diagnostics, error, info
 
 VERBS = {"create": "created", "update": "updated", "remove": "removed"}
 
@@ -19,13 +20,16 @@ def run(options: Options) -> int:
     )
     emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     managed = result.output_dirs
+    collisions.check(root, result.files, managed)
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
         sys.stdout.write(sync.unified_diff(plan))
-        if plan.conflicts:
-            print(sync.conflict_message(plan), file=sys.stderr)
         info(options.fmt, _summary(plan, dry_run=True))
-        return 0
+        if plan.conflicts and not options.force:
+            # Exactly what a real render would refuse: say so and fail like it would.
+            error(f"a render would refuse: {sync.conflict_message(plan)}")
+            return ConflictError.exit_code
+        return 1 if options.exit_code and plan.changes else 0
     root.mkdir(parents=True, exist_ok=True)
     with sync.locked(root):
         plan = sync.plan(root, result.files, managed)

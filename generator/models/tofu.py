@@ -8,6 +8,7 @@ list index) do not depend on the other nodes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,9 +104,38 @@ def vm(base: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# clustergen's own address of the VMs (nodes.tf); moved blocks point there.
+VM_RESOURCE = "proxmox_virtual_environment_vm.node"
+# The schema's patterns, checked again here: addresses are written into HCL as references,
+# not as strings, so nothing else may get through.
+_ADDRESS = re.compile(r"^[a-z][a-z0-9_]{0,63}\.[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        raise ValueError(f"not a resource address: {value!r}")
+    return value
+
+
+def migrate(base: Mapping[str, Any]) -> dict[str, Any] | None:
+    """moved blocks (earlier VM address -> clustergen's, per node name) and removed blocks."""
+    given = base.get("tofu_migrate")
+    if not given:
+        return None
+    source = _address(given["vm_address"])
+    moved = [] if source == VM_RESOURCE else [n["name"] for n in base["nodes"]]
+    return {
+        "vm_address": source,
+        "to": VM_RESOURCE,
+        "nodes": moved,
+        "forget": [_address(a) for a in given.get("forget", [])],
+    }
+
+
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "vm": vm(base),
+        "migrate": migrate(base),
         "variables": variables(base),
         "token_variable": TOKEN_VARIABLE,
         "node_addresses": " ".join(n["address"] for n in base["nodes"]),
