@@ -111,8 +111,9 @@ def test_sops_finds_the_init_age_key_unless_told_otherwise(
     taskfile = load(render_tree(config).files[TASKFILE])
     # The environment of a task that runs sops, with a command that only shows it. Only the
     # tasks that run sops set SOPS_AGE_KEY_FILE: a host Taskfile's own setting stays in force.
-    sops_tasks = [n for n, t in taskfile["tasks"].items() if "SOPS_AGE_KEY_FILE" in t.get("env", {})]
-    assert sops_tasks and all("sops --decrypt" in json.dumps(taskfile["tasks"][n]) for n in sops_tasks)
+    tasks = taskfile["tasks"]
+    sops_tasks = [n for n, t in tasks.items() if "SOPS_AGE_KEY_FILE" in t.get("env", {})]
+    assert sops_tasks and all("sops --decrypt" in json.dumps(tasks[n]) for n in sops_tasks)
     env_of_plan = taskfile["tasks"]["tofu:plan"]["env"]
     taskfile["tasks"]["show-key"] = {"env": env_of_plan, "cmds": ['echo "key=$SOPS_AGE_KEY_FILE"']}
     target = tmp_path / ".taskfiles/infrastructure/Taskfile.yaml"
