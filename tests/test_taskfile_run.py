@@ -863,3 +863,80 @@ def test_factory_url_comes_from_the_model_and_talos_factory_overrides_it(tmp_pat
         assert result.returncode == 0, result.stderr
         (call,) = tree.calls()
         assert call["argv"][-1] == "https://factory.lab.example/schematics", how
+
+
+# --- B, in the real host layouts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "namespace"),
+    [("cluster-template-77cc9f5", NS), ("talos-cluster-c999e05", "clustergen")],
+)
+def test_included_from_a_host_repo_every_task_stays_in_its_tree(
+    host: str, namespace: str, reference_dir: Path, tmp_path: Path
+) -> None:
+    """A copy of the host's Taskfiles (and talos-cluster's own infrastructure/), clustergen
+    rendered with -C provision, included with one line. The host's vars (talos-cluster:
+    INFRASTRUCTURE_DIR, SECRETS_FILE of its own infrastructure Taskfile) do not reach
+    clustergen's tasks; its SOPS_AGE_KEY_FILE (the repo's age.key) does, as intended."""
+    import shutil
+
+    source = reference_dir / "hosts" / host
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Taskfile.yaml", ".taskfiles", "infrastructure"):
+        if (source / name).is_dir():
+            shutil.copytree(source / name, repo / name)
+        elif (source / name).is_file():
+            shutil.copy(source / name, repo / name)
+    for path in repo.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    root_taskfile = YAML(typ="safe").load((repo / "Taskfile.yaml").read_text())
+    # The reference copy holds only some of the host's included Taskfiles: drop the others.
+    missing = [k for k, v in root_taskfile["includes"].items() if not (repo / v).exists()]
+    lines = [
+        line
+        for line in (repo / "Taskfile.yaml").read_text().splitlines()
+        if not any(line.strip().startswith(f"{k}:") for k in missing)
+    ]
+    at = lines.index("includes:") + 1
+    lines.insert(at, f"  {namespace}: provision/.taskfiles/infrastructure/Taskfile.yaml")
+    (repo / "Taskfile.yaml").write_text("\n".join(lines) + "\n")
+
+    config = repo / "provision"
+    config.mkdir()
+    for name in ("cluster.yaml", "nodes.yaml"):
+        (config / name).write_bytes((EXAMPLE / name).read_bytes())
+    key = repo / "age.key"  # where the host's Taskfile points SOPS_AGE_KEY_FILE
+    encrypt(config, key, "clustergen@pve!t", TOKEN_SECRET)
+    # cluster-template's Taskfile sets SOPS_CONFIG to the repo's .sops.yaml, which its
+    # makejinja renders; here a copy of clustergen's rules stands for it.
+    (repo / ".sops.yaml").write_bytes((config / ".sops.yaml").read_bytes())
+    os.environ["SOPS_AGE_KEY_FILE"] = str(key)
+    try:
+        rendered = render_tree(config)
+    finally:
+        del os.environ["SOPS_AGE_KEY_FILE"]
+    write_tree(rendered.files, config)
+    (config / "management.kubeconfig").write_text("")
+    bin_dir = tmp_path / "bin"
+    standins(bin_dir)
+    (tmp_path / "HOME-CANARY").mkdir()
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path / "HOME-CANARY"),
+        "NO_COLOR": "1",
+        "STANDIN_LOG": str(tmp_path / "calls.jsonl"),
+        "ANSWER_ID": rendered.context["schematic"]["id"],
+    }
+    tasks = YAML(typ="safe").load(rendered.files[TASKFILE])["tasks"]
+    tree = Tree(
+        repo, repo / "Taskfile.yaml", config, config, f"{namespace}:", env,
+        tmp_path / "calls.jsonl", rendered.context, tasks,
+    )  # fmt: skip
+    run_all(tree, ("clustergen@pve!t", TOKEN_SECRET), True)
+    tree.clear()
+    assert tree.run("tofu:destroy").returncode == 0
+    calls = tree.calls()
+    assert {Path(c["cwd"]) for c in calls} == {config / "infrastructure/tofu"}
+    assert {c["env"]["SOPS_AGE_KEY_FILE"] for c in calls if c["tool"] == "sops"} == {str(key)}
