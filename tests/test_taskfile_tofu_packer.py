@@ -105,8 +105,9 @@ def test_own_tasks_validate_against_the_taskfile_schema(
         [tool("task"), "--list"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    for name in doc["tasks"]:
-        assert f"* {name}:" in result.stdout
+    for name, task in doc["tasks"].items():
+        # go-task lists every task but the internal confirmation step.
+        assert (f"* {name}:" in result.stdout) != bool(task.get("internal")), name
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
