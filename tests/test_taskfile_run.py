@@ -940,3 +940,21 @@ def test_included_from_a_host_repo_every_task_stays_in_its_tree(
     calls = tree.calls()
     assert {Path(c["cwd"]) for c in calls} == {config / "infrastructure/tofu"}
     assert {c["env"]["SOPS_AGE_KEY_FILE"] for c in calls if c["tool"] == "sops"} == {str(key)}
+
+
+def test_a_token_sops_cannot_decrypt_stops_the_task_before_the_tool(tmp_path: Path) -> None:
+    from pyrage import x25519
+
+    (tmp_path / "run").mkdir()
+    tree = sops_tree(tmp_path, out_rel="cfg", root_rel=".")
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(f"{x25519.Identity.generate()}\n")
+    tree.env["SOPS_AGE_KEY_FILE"] = str(wrong)
+    for name in ("tofu:plan", "packer:build", "ansible:status", "capi:apply"):
+        tree.clear()
+        result = tree.run(name)
+        assert result.returncode != 0, name
+        ran = [c["tool"] for c in tree.calls()]
+        assert "sops" in ran, name
+        assert not {"tofu", "packer", "ansible-playbook"} & set(ran[ran.index("sops") :]), name
+        assert not any(c["tool"] == "kubectl" and "secret" in c["argv"] for c in tree.calls())
