@@ -53,12 +53,8 @@ def build(
     secrets: Mapping[str, Any] | None = None,
     *,
     has_secrets_file: bool = False,
-    config_dir_from_output: str = ".",
 ) -> Mapping[str, Any]:
-    """The template context. Inputs must have passed validation.
-
-    config_dir_from_output: the config directory relative to the output root (POSIX), for
-    the Taskfile that reads cluster.yaml and secrets.sops.yaml from there."""
+    """The template context. Inputs must have passed validation."""
     cluster: dict[str, Any] = {**derive.CLUSTER_DEFAULTS, **dict(cluster_in)}
     cluster["node_default_gateway"] = derive.gateway(cluster)
     if cluster.get("talos_template") is None:
@@ -120,5 +116,5 @@ def build(
     for provisioner in PROVISIONERS:
         module = importlib.import_module(f"generator.models.{provisioner}")
         frozen[provisioner] = freeze(module.build(MappingProxyType(dict(frozen))))
-    frozen["taskfile"] = freeze(taskfile.build(frozen, config_dir_from_output))
+    frozen["taskfile"] = freeze(taskfile.build(frozen))
     return MappingProxyType(frozen)

@@ -5,7 +5,6 @@ load -> validate -> model -> render -> verify -> secrets; sync is the caller's (
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -81,7 +80,6 @@ def render_tree(
         read.nodes.data,
         secrets=values,
         has_secrets_file=read.secrets_file is not None,
-        config_dir_from_output=_relative(config_dir, output_root),
     )
     render_settings = settings.load()
     files = render.render(context, render_settings)
@@ -111,12 +109,6 @@ def render_tree(
         managed,
         tuple(sealed.unverified),
     )
-
-
-def _relative(config_dir: Path, output_root: Path) -> str:
-    """config_dir as seen from output_root, for the rendered Taskfile (same bytes for the same
-    layout, wherever the checkout lives)."""
-    return Path(os.path.relpath(config_dir.resolve(), output_root.resolve())).as_posix()
 
 
 def _without_secret_values(context: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -52,9 +52,12 @@ def sops_tree(tmp_path: Path, *, out_rel: str, root_rel: str, parent_extra: str 
         del os.environ["SOPS_AGE_KEY_FILE"]
     root = tmp_path / root_rel
     root.mkdir(parents=True, exist_ok=True)
+    env = {"SOPS_AGE_KEY_FILE": str(key)}
+    if out != config:  # rendered with -o elsewhere: say where the config directory is
+        env["CLUSTERGEN_CONFIG_DIR"] = str(config)
     return make_tree(
         tmp_path / "run", rendered.files, rendered.context, config=config, out=out, root=root,
-        extra_env={"SOPS_AGE_KEY_FILE": str(key)}, parent_extra=parent_extra,
+        extra_env=env, parent_extra=parent_extra,
     )  # fmt: skip
 
 
@@ -72,7 +75,8 @@ HOST_VARS = """vars:
     [
         ("cfg", "."),  # the tree one level below the parent Taskfile
         ("cfg", "cfg"),  # the parent Taskfile in the output root itself
-        ("deep/er/tree", "deep"),  # output root elsewhere than the config directory
+        # Output root elsewhere than the config directory (CLUSTERGEN_CONFIG_DIR says where).
+        ("deep/er/tree", "deep"),
     ],
 )
 def test_every_task_works_in_its_own_tree_from_any_include_depth(
