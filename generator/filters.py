@@ -119,4 +119,43 @@ def ansible(value: Any) -> str:
     return yaml(value)
 
 
-FILTERS = (hcl, hcl_string, hcl_list, yaml, ansible)
+def _go_string(text: str) -> str:
+    """A Go interpreted string literal (what go-task's templates parse inside {{ }})."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch.isprintable() and ch not in "\u2028\u2029":
+            out.append(ch)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+# go-task runs every string of a task through Go's text/template, but only one holding "{{".
+_GO_TEMPLATE = "{{"
+
+
+def task_var(value: Any) -> str:
+    """A go-task vars/env value that go-task resolves to exactly `value`: the plain YAML
+    value when it holds no "{{" (go-task templates only strings that do), else a `ref` to a
+    Go string constant (a ref is resolved, never rendered, so nothing in it is syntax).
+    Commands read such values from the environment ("$VAR"), never pasted into their text."""
+    if not isinstance(value, str) or _GO_TEMPLATE not in value:
+        return yaml(value)
+    return "{ref: " + yaml(_go_string(value)) + "}"
+
+
+def task_text(value: Any) -> str:
+    """A go-task text field (prompt, desc, msg) that displays `value` literally."""
+    text = str(value)
+    if _GO_TEMPLATE not in text:
+        return yaml(text)
+    return yaml("{{" + _go_string(text) + "}}")
+
+
+FILTERS = (hcl, hcl_string, hcl_list, yaml, ansible, task_var, task_text)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator import derive, schematic
-from generator.models import PROVISIONERS
+from generator.models import PROVISIONERS, taskfile
 
 INPUT_FILES = ("cluster.yaml", "nodes.yaml")
 
@@ -129,4 +129,5 @@ def build(
     for provisioner in PROVISIONERS:
         module = importlib.import_module(f"generator.models.{provisioner}")
         frozen[provisioner] = freeze(module.build(MappingProxyType(dict(frozen))))
+    frozen["taskfile"] = freeze(taskfile.build(frozen))
     return MappingProxyType(frozen)

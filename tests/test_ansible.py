@@ -388,7 +388,7 @@ def test_taskfile_validates_and_lists_the_ansible_tasks(
     assert all(t["desc"] for t in tasks.values())
     assert "prompt" in tasks["ansible:destroy"]
     commands = [c for name, t in tasks.items() if name != "ansible:deps" for c in t["cmds"]]
-    assert all(c.startswith("sops exec-env") == has_secrets_file for c in commands)
+    assert all(("sops --decrypt" in c) == has_secrets_file for c in commands)
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
     listed = subprocess.run(
         [tool("task"), "--list", "--taskfile", str(tmp_path / "Taskfile.yaml")],
@@ -404,11 +404,15 @@ def test_taskfile_validates_and_lists_the_ansible_tasks(
 
 
 SHIMS = {
-    # sops exec-env FILE CMD: the decrypted keys as env vars, then CMD through a shell.
+    # sops --decrypt --extract '["KEY"]' FILE: the value of one key.
     "sops": """#!/bin/sh
-[ "$1" = exec-env ] || exit 64
-[ -f "$2" ] || exit 65
-proxmox_api_token_id='root@pam!shim' proxmox_api_token_secret='secret-uuid' exec sh -c "$3"
+[ "$1" = --decrypt ] && [ "$2" = --extract ] || exit 64
+[ -f "$4" ] || exit 65
+case "$3" in
+  '["proxmox_api_token_id"]') printf '%s' 'root@pam!shim' ;;
+  '["proxmox_api_token_secret"]') printf '%s' 'secret-uuid' ;;
+  *) exit 66 ;;
+esac
 """,
     "ansible-playbook": """#!/bin/sh
 echo "pwd=$(pwd) id=$PROXMOX_API_TOKEN_ID secret=$PROXMOX_API_TOKEN_SECRET args=$*"

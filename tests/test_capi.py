@@ -862,15 +862,17 @@ def test_capi_tasks(
     assert all(t["desc"] for t in tasks.values())
     for task in tasks.values():
         assert task["env"]["KUBECONFIG"] == "{{.MGMT_KUBECONFIG}}"
-        assert any("MGMT_KUBECONFIG" in p["sh"] for p in task["preconditions"])
+        assert any('"$KUBECONFIG"' in p["sh"] for p in task["preconditions"])
     assert "clusterctl init" in tasks["capi:init"]["cmds"][0]
     apply = tasks["capi:apply"]
     secret_cmd = next(c for c in apply["cmds"] if "create secret" in c)
     names = f"{cluster['cluster_name']}-proxmox-credentials"
-    assert names in secret_cmd
+    # Values reach the command only through the environment, never pasted into it.
+    assert apply["env"]["CAPI_CREDENTIALS_SECRET"] == names
+    assert '"$CAPI_CREDENTIALS_SECRET"' in secret_cmd and names not in secret_cmd
     checks = " ".join(p["sh"] for p in apply["preconditions"])
     if has_secrets_file:
-        assert secret_cmd.startswith('sops exec-env "{{.SECRETS_FILE}}" \'')
+        assert "sops --decrypt --extract" in secret_cmd and "exec-env" not in secret_cmd
         assert "$proxmox_api_token_id" in secret_cmd and "$proxmox_api_token_secret" in secret_cmd
         assert "command -v sops" in checks
     else:
@@ -966,7 +968,9 @@ def test_apply_passes_the_sops_token_to_the_secret(
     assert CREDENTIALS in rendered.files
     for path in (TASKFILE, CLUSTER_YAML):
         assert token_secret.encode() not in rendered.files[path]
-    (config / "Taskfile.yaml").write_bytes(rendered.files[TASKFILE])
+    # Where render puts it: the tasks find every file from the Taskfile's own directory.
+    (config / TASKFILE).parent.mkdir(parents=True)
+    (config / TASKFILE).write_bytes(rendered.files[TASKFILE])
     (config / CAPI_DIR).mkdir(parents=True)
     (config / CLUSTER_YAML).write_bytes(rendered.files[CLUSTER_YAML])
     (config / "management.kubeconfig").write_text("", encoding="utf-8")
@@ -984,7 +988,12 @@ def test_apply_passes_the_sops_token_to_the_secret(
     (bin_dir / "sops").symlink_to(sops)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(
-        [task, "capi:apply"], cwd=config, env=env, capture_output=True, text=True, timeout=60
+        [task, "--taskfile", str(config / TASKFILE), "capi:apply"],
+        cwd=config,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     args = log.read_text(encoding="utf-8").splitlines()

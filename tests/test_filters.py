@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from generator.filters import ansible, hcl, hcl_list, hcl_string, yaml
+from generator.filters import ansible, hcl, hcl_list, hcl_string, task_text, task_var, yaml
 
 HOSTILE = [
     "plain",
@@ -235,3 +236,52 @@ def test_no_filter_output_contains_raw_template_sequences() -> None:
     for value in HOSTILE:
         assert not re.search(r"(?<!\$)\$\{", hcl_string(value)), value
         assert not re.search(r"(?<!%)%\{", hcl_string(value)), value
+
+
+# go-task: values through task_var (vars/env) and task_text (prompt, msg) come out literally.
+TASK_VALUES = [
+    *(v for v in HOSTILE if "\x00" not in v),  # an environment variable cannot hold NUL
+    '{{env "HOME"}}',
+    '{{printf "%s" "x"}}',
+    "{{",
+    "}}{{",
+    "a <no value> {{.X}}",  # go-task drops "<no value>" from what it templates
+    "🚀{{.ROOT_DIR}}",
+    "\x1b[2J{{ }}\u202e",
+]
+
+
+def test_task_var_and_task_text_reach_go_task_literally(tmp_path: Path) -> None:
+    task = shutil.which("task") or str(Path(sys.executable).with_name("task"))
+    if not Path(task).exists():
+        pytest.skip("go-task is not installed (go-task-bin)")
+    show = "import json, os, sys; json.dump(sorted(os.environ.items()), sys.stdout)"
+    env_lines = "".join(f"      V{i}: {task_var(v)}\n" for i, v in enumerate(TASK_VALUES))
+    prompts = "".join(
+        f"  p{i}:\n    prompt: {task_text(v)}\n    cmds: []\n" for i, v in enumerate(TASK_VALUES)
+    )
+    (tmp_path / "Taskfile.yaml").write_text(
+        'version: "3"\ntasks:\n  show:\n    env:\n'
+        + env_lines
+        + f"    cmds:\n      - {yaml(shlex.join([sys.executable, '-c', show]))}\n"
+        + prompts,
+        encoding="utf-8",
+    )
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [task, "--silent", "--yes", *args],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")},
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.decode()  # bytes: text mode would turn "\r" into "\n"
+
+    env = dict(json.loads(run("show")))
+    for i, value in enumerate(TASK_VALUES):
+        assert env[f"V{i}"] == value, value
+    for i, value in enumerate(TASK_VALUES):
+        if value and "<no value>" not in value:  # go-task shows no empty prompt
+            assert f"{value} [assuming yes]" in run(f"p{i}"), value

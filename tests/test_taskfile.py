@@ -60,9 +60,10 @@ def test_go_task_lists_rendered_tasks(
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    enabled = load(rendered(example)[TASKFILE])["tasks"]
-    for name in enabled:
-        assert f"* {name}:" in result.stdout
+    tasks = load(rendered(example)[TASKFILE])["tasks"]
+    for name, task in tasks.items():
+        # Internal tasks (a confirmation step) are not for users: go-task hides them.
+        assert (f"* {name}:" in result.stdout) != bool(task.get("internal")), name
 
 
 @pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
@@ -104,13 +105,22 @@ def test_sops_finds_the_init_age_key_unless_told_otherwise(
     from generator.pipeline import render_tree
 
     config = example_copy("homelab")
-    assert "env" not in load(render_tree(config).files[TASKFILE])
+    tasks = load(render_tree(config).files[TASKFILE])["tasks"]
+    assert not any("SOPS_AGE_KEY_FILE" in (t.get("env") or {}) for t in tasks.values())
     (config / "secrets.sops.yaml").write_text("placeholder: homelab has no capi, never decrypted\n")
     taskfile = load(render_tree(config).files[TASKFILE])
-    taskfile["tasks"]["show-key"] = {"cmds": ['echo "key=$SOPS_AGE_KEY_FILE"']}
-    (tmp_path / "Taskfile.yaml").write_text(json.dumps(taskfile))
+    # The environment of a task that runs sops, with a command that only shows it. Only the
+    # tasks that run sops set SOPS_AGE_KEY_FILE: a host Taskfile's own setting stays in force.
+    tasks = taskfile["tasks"]
+    sops_tasks = [n for n, t in tasks.items() if "SOPS_AGE_KEY_FILE" in t.get("env", {})]
+    assert sops_tasks and all("sops --decrypt" in json.dumps(tasks[n]) for n in sops_tasks)
+    env_of_plan = taskfile["tasks"]["tofu:plan"]["env"]
+    taskfile["tasks"]["show-key"] = {"env": env_of_plan, "cmds": ['echo "key=$SOPS_AGE_KEY_FILE"']}
+    target = tmp_path / ".taskfiles/infrastructure/Taskfile.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(taskfile))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    run = [TASK, "--silent", "show-key"]
+    run = [TASK, "--silent", "--taskfile", str(target), "show-key"]
     result = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == f"key={tmp_path}/age.key", result.stderr
     env["SOPS_AGE_KEY_FILE"] = "/elsewhere/keys.txt"
@@ -119,9 +129,9 @@ def test_sops_finds_the_init_age_key_unless_told_otherwise(
 
 
 FAKE_CURL = """#!/bin/sh
-# Stand-in for curl: records the posted file and answers like the Image Factory.
+# Stand-in for curl: records the posted data (a file or stdin) and answers like the factory.
 for arg in "$@"; do
-  case "$arg" in @*) cp "${arg#@}" "$RECORD" ;; esac
+  case "$arg" in @-) cat > "$RECORD" ;; @*) cp "${arg#@}" "$RECORD" ;; esac
 done
 printf '{"id":"%s"}' "$ANSWER_ID"
 """

@@ -2,6 +2,7 @@
 
 Each module exposes build(base) -> Mapping; its result is available to templates as
 context[<provisioner>] (e.g. #{ tofu.nodes }#). Data flows forward: base model first.
+taskfile.py is not a provisioner: it supplies context["taskfile"] for the Taskfile templates.
 """
 
 PROVISIONERS = ("packer", "tofu", "ansible", "capi")

@@ -26,7 +26,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -43,13 +42,6 @@ SAFE_SCALE_IN_REPLICAS = 3
 # Kubernetes object names here are also label values (cluster.x-k8s.io/deployment-name).
 MAX_NAME = 63
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
-KUBECONFIG_DEFAULT = '{{.MGMT_KUBECONFIG | default (printf "%s/management.kubeconfig" .ROOT_DIR)}}'
-# sops exec-env exports the keys of secrets.sops.yaml under these names.
-SOPS_TOKEN_ID = "proxmox_api_token_id"
-SOPS_TOKEN_SECRET = "proxmox_api_token_secret"
-# Without secrets.sops.yaml the token comes from CAPMOX's own variable names.
-ENV_TOKEN_ID = "PROXMOX_TOKEN"
-ENV_TOKEN_SECRET = "PROXMOX_SECRET"
 
 
 def _digest(value: Any, length: int = 8) -> str:
@@ -278,62 +270,6 @@ def _worker_groups(base: Mapping[str, Any], cluster: str) -> list[dict[str, Any]
     return sorted(out, key=lambda g: g["name"])
 
 
-def _tasks(base: Mapping[str, Any], namespace: str, cluster: str, secret: str) -> dict[str, Any]:
-    """Shell commands of the capi:* tasks, quoted here so no value can break out of them."""
-    q = shlex.quote
-    manifests = '"{{.INFRA_DIR}}/capi/cluster.yaml"'
-    create_secret = " ".join(
-        [
-            "kubectl create secret generic",
-            q(secret),
-            f"--namespace={q(namespace)}",
-            f"--from-literal=url={q(base['proxmox_endpoint'])}",
-            '--from-literal=token="${token}"',
-            '--from-literal=secret="${secret}"',
-            "--dry-run=client --output=yaml | kubectl apply --filename=-",
-        ]
-    )
-    if base["has_secrets_file"]:
-        inner = create_secret.replace("${token}", f"${SOPS_TOKEN_ID}").replace(
-            "${secret}", f"${SOPS_TOKEN_SECRET}"
-        )
-        apply_secret = f'sops exec-env "{{{{.SECRETS_FILE}}}}" {q(inner)}'
-    else:
-        apply_secret = create_secret.replace("${token}", f"${ENV_TOKEN_ID}").replace(
-            "${secret}", f"${ENV_TOKEN_SECRET}"
-        )
-    cluster_ref = f"cluster.cluster.x-k8s.io/{cluster}"
-    return {
-        "kubeconfig_default": KUBECONFIG_DEFAULT,
-        "manifests_exist": f"test -f {manifests}",
-        "delete_prompt": f"Delete Cluster API cluster {cluster} and all its VMs?",
-        "init": (
-            "clusterctl init --infrastructure=proxmox --ipam=in-cluster"
-            " --bootstrap=talos --control-plane=talos"
-        ),
-        "apply": [
-            f"kubectl create namespace {q(namespace)} --dry-run=client --output=yaml"
-            " | kubectl apply --filename=-",
-            apply_secret,
-            f"kubectl apply --filename={manifests}",
-        ],
-        "status": [
-            f"kubectl get {q(cluster_ref)} --namespace={q(namespace)}",
-            "kubectl get taloscontrolplanes.controlplane.cluster.x-k8s.io,"
-            "machinedeployments.cluster.x-k8s.io,machines.cluster.x-k8s.io,"
-            "proxmoxmachines.infrastructure.cluster.x-k8s.io"
-            f" --namespace={q(namespace)}"
-            f" --selector=cluster.x-k8s.io/cluster-name={q(cluster)}",
-        ],
-        "delete": [
-            # The Cluster first: CAPI then deletes machines and VMs in order.
-            f"kubectl delete {q(cluster_ref)} --namespace={q(namespace)} --ignore-not-found --wait",
-            f"kubectl delete --filename={manifests} --ignore-not-found",
-            f"kubectl delete secret {q(secret)} --namespace={q(namespace)} --ignore-not-found",
-        ],
-    }
-
-
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
     cluster = dns_label(base["cluster_name"])
     namespace = base["capi_namespace"]
@@ -353,5 +289,5 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         # Owners of a ProxmoxMachineTemplate: the control plane, then each worker group.
         "machine_owners": [control_plane, *workers],
         "worker_replicas": sum(g["replicas"] for g in workers),
-        "tasks": _tasks(base, namespace, cluster, secret),
+        "delete_prompt": f"Delete Cluster API cluster {cluster} and all its VMs?",
     }
