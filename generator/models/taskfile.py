@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# talos_factory_url comes from cluster.yaml (schema default); this is only the fallback of a
-# context built without that key.
-PUBLIC_FACTORY = "https://factory.talos.dev"
-
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
-    return {"factory_url": base.get("talos_factory_url", PUBLIC_FACTORY)}
+    # talos_factory_url has its default in the schema, like every input.
+    return {"factory_url": base["talos_factory_url"]}
