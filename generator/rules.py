@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator import derive
+from generator import derive, rules_capi
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 
@@ -395,6 +395,7 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     talos_minimums,
     endpoint,
     lists,
+    rules_capi.check,
 )
 
 

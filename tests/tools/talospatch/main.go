@@ -2,7 +2,9 @@
 // Talos (CABPT v0.6.12, controllers/talosconfig_controller.go) does and applies a
 // TalosConfig spec's patches to it with Talos' own configpatcher, in CABPT's order: the
 // JSON6902 configPatches first, then the strategicPatches. It prints the resulting machine
-// config (all documents) on stdout; any error goes to stderr with exit status 1.
+// config (all documents) on stdout; any error goes to stderr with exit status 1. CABPT stops
+// there; a node then validates the config when it loads it, so talospatch validates the
+// result too (local mode: nothing that needs the machine itself) and fails on an error.
 //
 // Input (stdin, JSON):
 //
@@ -26,12 +28,21 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch"
 	"github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configloader"
 	"github.com/siderolabs/talos/pkg/machinery/config/configpatcher"
 	"github.com/siderolabs/talos/pkg/machinery/config/encoder"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/validation"
 )
+
+// installMode is how a node that installs Talos to disk (a Proxmox VM) validates its config.
+type installMode struct{}
+
+func (installMode) String() string        { return "metal" }
+func (installMode) RequiresInstall() bool { return true }
+func (installMode) InContainer() bool     { return false }
 
 type talosConfigSpec struct {
 	GenerateType     string            `json:"generateType"`
@@ -76,9 +87,31 @@ func run(in io.Reader, out io.Writer) error {
 		return err
 	}
 
+	if err := validate(patched); err != nil {
+		return err
+	}
+
 	_, err = io.WriteString(out, patched)
 
 	return err
+}
+
+func validate(machineConfig string) error {
+	cfg, err := configloader.NewFromBytes([]byte(machineConfig))
+	if err != nil {
+		return fmt.Errorf("loading the patched config: %w", err)
+	}
+
+	warnings, err := cfg.Validate(installMode{}, validation.WithLocal())
+	for _, warning := range warnings {
+		fmt.Fprintln(os.Stderr, "talospatch: warning:", warning)
+	}
+
+	if err != nil {
+		return fmt.Errorf("the patched config is invalid: %w", err)
+	}
+
+	return nil
 }
 
 // generateConfig is CABPT's genConfigs without the Kubernetes objects it reads and writes.
