@@ -135,6 +135,10 @@ def _taken(cluster: Document, nodes: Document) -> dict[ipaddress.IPv4Address, st
     return taken
 
 
+def _ends(net: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Address, ...]:
+    return (net.network_address, net.broadcast_address)
+
+
 def spare_addresses(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     spares = cluster.data.get("capi_spare_addresses", [])
     spares = spares if isinstance(spares, list) else []
@@ -148,10 +152,7 @@ def spare_addresses(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         path: list[PathPart] = ["capi_spare_addresses", i]
         if net is not None and address not in net:
             yield cluster.diag(path, f"{address} is outside node_cidr {net}")
-        elif net is not None and net.prefixlen <= 30 and address in (
-            net.network_address,
-            net.broadcast_address,
-        ):
+        elif net is not None and net.prefixlen <= 30 and address in _ends(net):
             yield cluster.diag(path, f"{address} is not a host address of {net}")
         elif address in taken:
             yield cluster.diag(

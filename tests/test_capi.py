@@ -925,14 +925,14 @@ def test_capi_tasks(
     init = shlex.split(tasks["capi:init"]["cmds"][0])
     assert init[:2] == ["clusterctl", "init"]
     # Every provider pinned: clusterctl would otherwise install whatever is newest.
+    pins = derive.CLUSTER_DEFAULTS
     assert sorted(init[2:]) == sorted(
         [
-            f"--core=cluster-api:v{derive.CLUSTER_DEFAULTS['capi_core_version']}",
-            f"--bootstrap=talos:v{derive.CLUSTER_DEFAULTS['capi_bootstrap_talos_version']}",
-            "--control-plane=talos:"
-            f"v{derive.CLUSTER_DEFAULTS['capi_control_plane_talos_version']}",
-            f"--infrastructure=proxmox:v{derive.CLUSTER_DEFAULTS['capi_proxmox_version']}",
-            f"--ipam=in-cluster:v{derive.CLUSTER_DEFAULTS['capi_ipam_in_cluster_version']}",
+            f"--core=cluster-api:v{pins['capi_core_version']}",
+            f"--bootstrap=talos:v{pins['capi_bootstrap_talos_version']}",
+            f"--control-plane=talos:v{pins['capi_control_plane_talos_version']}",
+            f"--infrastructure=proxmox:v{pins['capi_proxmox_version']}",
+            f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
         ]
     )
     apply = tasks["capi:apply"]
