@@ -95,8 +95,14 @@ def template_vmid(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     else:
         text = f"the default talos_capi_template_vmid {value}"
     if _int(_get(cluster, "talos_template_vmid")) == value:
+        # Point at whichever of the two the user wrote, the CAPI key first.
+        written = "talos_template_vmid" in cluster.data and "talos_capi_template_vmid" not in (
+            cluster.data
+        )
         yield cluster.diag(
-            _key_or_capi(cluster, "talos_capi_template_vmid"),
+            ["talos_template_vmid"]
+            if written
+            else _key_or_capi(cluster, "talos_capi_template_vmid"),
             f"{text} is also talos_template_vmid: the Cluster API template is a VM of its own",
             "choose another talos_capi_template_vmid",
         )
