@@ -788,6 +788,18 @@ BROKEN: dict[str, tuple[Callable[[Docs], None], str]] = {
         lambda d: _first(d, "TalosControlPlane")["spec"].pop("rolloutStrategy"),
         "IP pool",
     ),
+    "guest agent check skipped with the agent": (
+        lambda d: _first(d, "ProxmoxMachineTemplate")["spec"]["template"]["spec"]["checks"].update(
+            skipQemuGuestAgent=True
+        ),
+        "skipQemuGuestAgent must be False",
+    ),
+    "clone of the cloud-init template": (
+        lambda d: _first(d, "ProxmoxMachineTemplate")["spec"]["template"]["spec"].update(
+            templateID=9100
+        ),
+        "templateID is not talos_capi_template_vmid",
+    ),
     "md of other cluster": (
         lambda d: _first(d, "MachineDeployment")["spec"].update(clusterName="other"),
         "clusterName",
@@ -1066,3 +1078,21 @@ def test_apply_passes_the_sops_token_to_the_secret(
     assert f"--from-literal=url={cluster['proxmox_endpoint']}" in args
     assert "--from-literal=insecure=false" in args
     assert f"--filename={config / CLUSTER_YAML}" in args
+
+
+@pytest.mark.parametrize("insecure", [False, True])
+def test_credentials_secret_says_insecure_explicitly(
+    insecure: bool, example_copy: Callable[[str], Path]
+) -> None:
+    """CAPMOX skips TLS verification when `insecure` is missing (pkg/scope/cluster.go), so the
+    Secret always carries it, as the string CAPMOX compares: true or false."""
+    cluster, nodes = read_inputs(example_copy("multi-host"))
+    cluster["proxmox_insecure"] = insecure
+    secrets = {"proxmox_api_token_id": "capi@pve!t", "proxmox_api_token_secret": "s3cret"}
+    context = model.build(cluster, nodes, secrets, has_secrets_file=True)
+    files = render.render(context, settings.load())
+    (secret,) = load_docs(files[CREDENTIALS])
+    assert secret["stringData"]["insecure"] == ("true" if insecure else "false")
+    assert secret["stringData"]["url"] == context["proxmox_endpoint"]
+    _, taskfile = render_context(cluster, nodes)
+    assert f"--from-literal=insecure={str(insecure).lower()}" in taskfile[TASKFILE].decode()
