@@ -1096,3 +1096,37 @@ def test_credentials_secret_says_insecure_explicitly(
     assert secret["stringData"]["url"] == context["proxmox_endpoint"]
     _, taskfile = render_context(cluster, nodes)
     assert f"--from-literal=insecure={str(insecure).lower()}" in taskfile[TASKFILE].decode()
+
+
+def test_init_installs_every_provider_pinned(
+    example_copy: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Real go-task runs capi:init; a stub clusterctl records the arguments it gets."""
+    task = _tool("task")
+    config = example_copy("multi-host")
+    cluster, nodes = read_inputs(config)
+    cluster.update(capi_core_version="1.12.4", capi_proxmox_version="0.8.1")
+    _, files = render_context(capi_only(cluster), nodes)
+    (config / "Taskfile.yaml").write_bytes(files[TASKFILE])
+    (config / "management.kubeconfig").write_text("", encoding="utf-8")
+    bin_dir, log = tmp_path / "bin", tmp_path / "clusterctl.log"
+    bin_dir.mkdir()
+    (bin_dir / "clusterctl").write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {shlex.quote(str(log))}\n',
+        encoding="utf-8",
+    )
+    (bin_dir / "clusterctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [task, "capi:init"], cwd=config, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    pins = derive.CLUSTER_DEFAULTS
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "init",
+        "--core=cluster-api:v1.12.4",
+        f"--bootstrap=talos:v{pins['capi_bootstrap_talos_version']}",
+        f"--control-plane=talos:v{pins['capi_control_plane_talos_version']}",
+        "--infrastructure=proxmox:v0.8.1",
+        f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
+    ]
