@@ -1130,3 +1130,15 @@ def test_init_installs_every_provider_pinned(
         "--infrastructure=proxmox:v0.8.1",
         f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
     ]
+
+
+def test_machines_name_the_cpu_type_they_get(example_copy: Callable[[str], Path]) -> None:
+    """CAPMOX has no CPU type field: each template says which one its clones run with, the
+    controller role's, that the Cluster API template is built with."""
+    cluster, nodes = read_inputs(example_copy("multi-host"))
+    cluster["vm_defaults"]["controller"]["cpu_type"] = "x86-64-v3"
+    context, files = render_context(capi_only(cluster), nodes)
+    assert context["capi"]["template_cpu_type"] == "x86-64-v3"
+    text = files[CLUSTER_YAML].decode()
+    templates = len(of_kind(load_docs(files[CLUSTER_YAML]), "ProxmoxMachineTemplate"))
+    assert text.count("      # CPU type x86-64-v3: the template's") == templates
