@@ -941,8 +941,8 @@ def test_capi_tasks(
     assert sorted(init[2:]) == sorted(
         [
             f"--core=cluster-api:v{pins['capi_core_version']}",
-            f"--bootstrap=talos:v{pins['capi_bootstrap_talos_version']}",
-            f"--control-plane=talos:v{pins['capi_control_plane_talos_version']}",
+            f"--bootstrap=talos:v{pins['capi_talos_bootstrap_version']}",
+            f"--control-plane=talos:v{pins['capi_talos_control_plane_version']}",
             f"--infrastructure=proxmox:v{pins['capi_proxmox_version']}",
             f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
         ]
@@ -1125,8 +1125,8 @@ def test_init_installs_every_provider_pinned(
     assert log.read_text(encoding="utf-8").splitlines() == [
         "init",
         "--core=cluster-api:v1.12.4",
-        f"--bootstrap=talos:v{pins['capi_bootstrap_talos_version']}",
-        f"--control-plane=talos:v{pins['capi_control_plane_talos_version']}",
+        f"--bootstrap=talos:v{pins['capi_talos_bootstrap_version']}",
+        f"--control-plane=talos:v{pins['capi_talos_control_plane_version']}",
         "--infrastructure=proxmox:v0.8.1",
         f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
     ]

@@ -70,8 +70,8 @@ CCM_MANIFEST = (
 # clusterctl provider names (--flag=name:version) and the cluster.yaml key of each version.
 PROVIDERS = {
     "core": ("cluster-api", "capi_core_version"),
-    "bootstrap": ("talos", "capi_bootstrap_talos_version"),
-    "control_plane": ("talos", "capi_control_plane_talos_version"),
+    "bootstrap": ("talos", "capi_talos_bootstrap_version"),
+    "control_plane": ("talos", "capi_talos_control_plane_version"),
     "infrastructure": ("proxmox", "capi_proxmox_version"),
     "ipam": ("in-cluster", "capi_ipam_in_cluster_version"),
 }
