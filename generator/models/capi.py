@@ -377,7 +377,6 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         "addresses": address_ranges(
             [*(n["address"] for n in base["nodes"]), *base["capi_spare_addresses"]]
         ),
-        "spare_addresses": list(base["capi_spare_addresses"]),
         "credentials_insecure": _insecure(base),
         "providers": providers(base),
         "template_cpu_type": template_cpu_type(base),
