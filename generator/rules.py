@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator import derive, rules_provisioning
+from generator import derive, rules_capi, rules_provisioning
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 
@@ -423,6 +423,7 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     lists,
     *rules_provisioning.RULES,
     migration,
+    rules_capi.check,
 )
 
 

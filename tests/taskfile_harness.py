@@ -309,8 +309,12 @@ def expected_calls(tree: Tree, name: str, token: tuple[str, str], sops: bool) ->
             (
                 "clusterctl",
                 [
-                    *("init", "--infrastructure=proxmox", "--ipam=in-cluster"),
-                    *("--bootstrap=talos", "--control-plane=talos"),
+                    "init",
+                    f"--core={capi['providers']['core']}",
+                    f"--bootstrap={capi['providers']['bootstrap']}",
+                    f"--control-plane={capi['providers']['control_plane']}",
+                    f"--infrastructure={capi['providers']['infrastructure']}",
+                    f"--ipam={capi['providers']['ipam']}",
                 ],
                 None,
                 kube,
@@ -327,6 +331,7 @@ def expected_calls(tree: Tree, name: str, token: tuple[str, str], sops: bool) ->
                 capi["credentials_secret"],
                 f"--namespace={ns}",
                 f"--from-literal=url={ctx['proxmox_endpoint']}",
+                f"--from-literal=insecure={capi['credentials_insecure']}",
                 f"--from-literal=token={token_id}",
                 f"--from-literal=secret={secret}",
                 "--dry-run=client",

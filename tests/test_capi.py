@@ -28,7 +28,7 @@ import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 from ruamel.yaml import YAML
 
-from generator import inputs, model, render, settings
+from generator import derive, inputs, model, render, settings
 from generator.models import capi as capi_model
 from generator.pipeline import render_tree
 
@@ -144,7 +144,7 @@ def check_proxmox_cluster(doc: Doc) -> list[str]:
     return problems
 
 
-def check_machine_template(doc: Doc) -> list[str]:
+def check_machine_template(doc: Doc, context: Mapping[str, Any] | None = None) -> list[str]:
     spec = doc.get("spec", {}).get("template", {}).get("spec", {})
     name = doc.get("metadata", {}).get("name")
     problems = []
@@ -168,6 +168,14 @@ def check_machine_template(doc: Doc) -> list[str]:
     mtu = ((spec.get("network") or {}).get("default") or {}).get("mtu")
     if mtu is not None and not (mtu == 1 or 576 <= mtu <= 65520):
         problems.append(f"{name}: invalid MTU value")
+    if context is not None:
+        # CAPMOX waits for the guest agent unless told not to; only the extension answers it.
+        agent = "siderolabs/qemu-guest-agent" in context["talos_extensions"]
+        if (spec.get("checks") or {}).get("skipQemuGuestAgent", False) is agent:
+            problems.append(f"{name}: skipQemuGuestAgent must be {not agent} (guest agent {agent})")
+        # The template CAPI clones has no Proxmox cloud-init drive; the tofu/Ansible one has.
+        if spec.get("templateID") != context["talos_capi_template_vmid"]:
+            problems.append(f"{name}: templateID is not talos_capi_template_vmid")
     return problems
 
 
@@ -234,7 +242,7 @@ def _surge(strategy: Mapping[str, Any] | None, default: int) -> int:
 def check_pool_capacity(docs: Docs) -> list[str]:
     """Every machine, plus every machine a rollout adds before deleting one, needs an address
     of the ProxmoxCluster's pool. A control plane below 3 replicas must surge (deleting first
-    would lose etcd quorum): that one documented spare address is not counted here."""
+    would lose etcd quorum), so its pool needs a spare address."""
     pool = sum(
         len(ipv4_set((d["spec"].get("ipv4Config") or {}).get("addresses", [])))
         for d in of_kind(docs, "ProxmoxCluster")
@@ -243,7 +251,7 @@ def check_pool_capacity(docs: Docs) -> list[str]:
     for doc in of_kind(docs, "TalosControlPlane"):
         spec = doc["spec"]
         surge = _surge(spec.get("rolloutStrategy"), 1)  # CACPPT's default
-        needed += spec.get("replicas", 1) + (surge if spec.get("replicas", 1) >= 3 else 0)
+        needed += spec.get("replicas", 1) + surge
         if surge == 0 and spec.get("replicas", 1) < 3:
             problems.append("TalosControlPlane: maxSurge 0 below 3 replicas loses etcd quorum")
     for doc in of_kind(docs, "MachineDeployment"):
@@ -260,7 +268,7 @@ def violations(docs: Docs, context: Mapping[str, Any]) -> list[str]:
     for doc in of_kind(docs, "ProxmoxCluster"):
         problems += check_proxmox_cluster(doc)
     for doc in of_kind(docs, "ProxmoxMachineTemplate"):
-        problems += check_machine_template(doc)
+        problems += check_machine_template(doc, context)
     for doc in of_kind(docs, "TalosControlPlane"):
         problems += check_control_plane(doc, context["kubernetes_version"])
     for doc in of_kind(docs, "MachineDeployment"):
@@ -312,10 +320,13 @@ def variants() -> dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[Any
     """name -> (cluster, nodes of an example) -> changed (cluster, nodes), all with capi on."""
 
     def no_workers(c: dict[str, Any], n: dict[str, Any]) -> tuple[Any, Any]:
-        return capi_only(c), {"nodes": [x for x in n["nodes"] if x["controller"]]}
+        # One controller surges on rollout: one spare address. No guest agent extension.
+        cluster = {**capi_only(c), "capi_spare_addresses": ["192.168.22.20"]}
+        cluster["talos_extensions"] = []
+        return cluster, {"nodes": [x for x in n["nodes"] if x["controller"]]}
 
     def vlan_defaults(c: dict[str, Any], n: dict[str, Any]) -> tuple[Any, Any]:
-        return capi_only(c), n
+        return {**capi_only(c), "talos_version": "1.13.0"}, n
 
     def odd_memory(c: dict[str, Any], n: dict[str, Any]) -> tuple[Any, Any]:
         nodes = [dict(x) for x in n["nodes"]]
@@ -426,7 +437,8 @@ def test_proxmox_cluster_network(variant: tuple[str, Mapping[str, Any], dict[str
     (cluster,) = of_kind(load_docs(files[CLUSTER_YAML]), "ProxmoxCluster")
     spec = cluster["spec"]
     planned = {ipaddress.IPv4Address(n["address"]) for n in context["nodes"]}
-    assert ipv4_set(spec["ipv4Config"]["addresses"]) == planned
+    spares = {ipaddress.IPv4Address(a) for a in context["capi_spare_addresses"]}
+    assert ipv4_set(spec["ipv4Config"]["addresses"]) == planned | spares
     network = ipaddress.IPv4Network(context["node_cidr"])
     assert spec["ipv4Config"]["prefix"] == network.prefixlen
     assert spec["ipv4Config"]["gateway"] == context["node_default_gateway"]
@@ -450,7 +462,9 @@ def test_machine_templates_follow_inputs(
     for doc in of_kind(docs, "ProxmoxMachineTemplate"):
         spec = doc["spec"]["template"]["spec"]
         assert spec["sourceNode"] == context["proxmox_node"]
-        assert spec["templateID"] == context["talos_template_vmid"]
+        # The Cluster API template, not the tofu/Ansible one with its cloud-init drive.
+        assert spec["templateID"] == context["talos_capi_template_vmid"]
+        assert spec["templateID"] != context["talos_template_vmid"]
         assert spec["storage"] == context["proxmox_storage"]
         assert (spec["full"], spec["format"]) == (True, "raw")
         net = spec["network"]["default"]
@@ -466,33 +480,69 @@ def test_machine_templates_follow_inputs(
     }
 
 
-def _patches(doc: Doc) -> dict[str, Any]:
+def talos_spec(doc: Doc) -> dict[str, Any]:
+    """The TalosConfig spec of a TalosControlPlane or a TalosConfigTemplate."""
     spec = doc["spec"]
-    config = (
-        spec["controlPlaneConfig"]["controlplane"]
-        if "controlPlaneConfig" in spec
-        else (spec["template"]["spec"])
-    )
-    return {p["path"]: p["value"] for p in config["configPatches"]}
+    if "controlPlaneConfig" in spec:
+        return dict(spec["controlPlaneConfig"]["controlplane"])
+    return dict(spec["template"]["spec"])
+
+
+def patch_documents(doc: Doc) -> Docs:
+    """The parsed strategicPatches of doc, one document each (as configpatcher loads them)."""
+    yaml = YAML(typ="safe", pure=True)
+    out = []
+    for text in talos_spec(doc).get("strategicPatches", []):
+        (document,) = [d for d in yaml.load_all(io.StringIO(text)) if d is not None]
+        out.append(document)
+    return out
+
+
+def v1alpha1_patch(doc: Doc) -> Doc:
+    (patch,) = [d for d in patch_documents(doc) if "kind" not in d]
+    return patch
+
+
+def kind_patches(doc: Doc) -> dict[str, Doc]:
+    return {d["kind"]: d for d in patch_documents(doc) if "kind" in d}
 
 
 def test_talos_config_patches(variant: tuple[str, Mapping[str, Any], dict[str, bytes]]) -> None:
     _, context, files = variant
     docs = load_docs(files[CLUSTER_YAML])
     installer = context["schematic"]["installer_image"]
+    ccm = context["capi"]["ccm_manifest"]
     (control_plane,) = of_kind(docs, "TalosControlPlane")
-    patches = _patches(control_plane)
-    assert patches["/machine/install/image"] == installer
-    assert patches["/machine/install/disk"] in {n["disk"] for n in context["controllers"]}
-    (interface,) = patches["/machine/network"]["interfaces"]
-    assert interface["vip"] == {"ip": context["cluster_api_addr"]}
-    config = control_plane["spec"]["controlPlaneConfig"]["controlplane"]
+    config = talos_spec(control_plane)
+    # JSON6902 configPatches fail on the multi-document configs of Talos >= 1.12.
+    assert "configPatches" not in config
     assert config["talosVersion"] == f"v{context['talos_version']}"
+    patch = v1alpha1_patch(control_plane)
+    assert patch["machine"]["install"]["image"] == installer
+    assert patch["machine"]["install"]["disk"] in {n["disk"] for n in context["controllers"]}
+    assert patch["machine"]["features"]["kubernetesTalosAPIAccess"] == {
+        "enabled": True,
+        "allowedRoles": ["os:reader"],
+        "allowedKubernetesNamespaces": ["kube-system"],
+    }
+    assert patch["cluster"]["externalCloudProvider"] == {"enabled": True, "manifests": [ccm]}
+    assert f"/v{context['capi_talos_ccm_version']}/" in ccm
+    assert "network" not in patch["machine"]  # machine.network.interfaces left Talos 1.12
+    documents = kind_patches(control_plane)
+    assert documents["LinkAliasConfig"]["selector"] == {"match": 'link.driver == "virtio_net"'}
+    vip = documents["Layer2VIPConfig"]
+    assert (vip["name"], vip["link"]) == (
+        context["cluster_api_addr"],
+        documents["LinkAliasConfig"]["name"],
+    )
     for doc in of_kind(docs, "TalosConfigTemplate"):
-        assert doc["spec"]["template"]["spec"]["generateType"] == "worker"
-        patches = _patches(doc)
-        assert patches["/machine/install/image"] == installer
-        assert "/machine/network" not in patches  # the VIP lives on controllers only
+        config = talos_spec(doc)
+        assert config["generateType"] == "worker" and "configPatches" not in config
+        patch = v1alpha1_patch(doc)
+        assert patch["machine"]["install"]["image"] == installer
+        # Every kubelet runs --cloud-provider=external; the CCM manifest is the controllers'.
+        assert patch["cluster"] == {"externalCloudProvider": {"enabled": True}}
+        assert kind_patches(doc) == {}  # the VIP lives on controllers only
 
 
 def test_renders_are_byte_identical_and_names_stable(
@@ -524,12 +574,12 @@ def test_controllers_largest_override_wins(example_copy: Callable[[str], Path]) 
     assert "edge" in spec["tags"]
     # One install disk for all controllers: the one most of them use.
     (control_plane,) = of_kind(load_docs(files[CLUSTER_YAML]), "TalosControlPlane")
-    assert _patches(control_plane)["/machine/install/disk"] == "/dev/vdb"
+    assert v1alpha1_patch(control_plane)["machine"]["install"]["disk"] == "/dev/vdb"
 
 
-@pytest.mark.parametrize("controllers", [1, 2, 3, 5])
+@pytest.mark.parametrize(("controllers", "spares"), [(1, 1), (2, 1), (3, 0), (3, 2), (5, 0)])
 def test_control_plane_rollout_keeps_quorum(
-    controllers: int, example_copy: Callable[[str], Path]
+    controllers: int, spares: int, example_copy: Callable[[str], Path]
 ) -> None:
     cluster, nodes = read_inputs(example_copy("minimal"))
     first = nodes["nodes"][0]
@@ -542,13 +592,22 @@ def test_control_plane_rollout_keeps_quorum(
         }
         for i in range(controllers)
     ]
-    _, files = render_context(capi_only(cluster), nodes)
+    cluster = {
+        **capi_only(cluster),
+        "capi_spare_addresses": [f"192.168.22.{200 + i}" for i in range(spares)],
+    }
+    _, files = render_context(cluster, nodes)
     docs = load_docs(files[CLUSTER_YAML])
     (control_plane,) = of_kind(docs, "TalosControlPlane")
     surge = _surge(control_plane["spec"]["rolloutStrategy"], 1)
-    # Replace-first whenever quorum survives it; otherwise surge (needs a spare address).
-    assert surge == (0 if controllers >= 3 else 1)
+    # Surge when quorum demands it or a spare address allows it; else replace first.
+    assert surge == (0 if controllers >= 3 and not spares else 1)
     assert check_pool_capacity(docs) == []
+    (proxmox_cluster,) = of_kind(docs, "ProxmoxCluster")
+    pool = ipv4_set(proxmox_cluster["spec"]["ipv4Config"]["addresses"])
+    assert len(pool) == controllers + spares
+    if spares:
+        assert ipaddress.IPv4Address(cluster["capi_spare_addresses"][0]) in pool
 
 
 def _deployments(files: dict[str, bytes]) -> dict[str, Doc]:
@@ -729,6 +788,18 @@ BROKEN: dict[str, tuple[Callable[[Docs], None], str]] = {
         lambda d: _first(d, "TalosControlPlane")["spec"].pop("rolloutStrategy"),
         "IP pool",
     ),
+    "guest agent check skipped with the agent": (
+        lambda d: _first(d, "ProxmoxMachineTemplate")["spec"]["template"]["spec"]["checks"].update(
+            skipQemuGuestAgent=True
+        ),
+        "skipQemuGuestAgent must be False",
+    ),
+    "clone of the cloud-init template": (
+        lambda d: _first(d, "ProxmoxMachineTemplate")["spec"]["template"]["spec"].update(
+            templateID=9100
+        ),
+        "templateID is not talos_capi_template_vmid",
+    ),
     "md of other cluster": (
         lambda d: _first(d, "MachineDeployment")["spec"].update(clusterName="other"),
         "clusterName",
@@ -863,13 +934,39 @@ def test_capi_tasks(
     for task in tasks.values():
         assert task["env"]["KUBECONFIG"] == "{{.MGMT_KUBECONFIG}}"
         assert any('"$KUBECONFIG"' in p["sh"] for p in task["preconditions"])
-    assert "clusterctl init" in tasks["capi:init"]["cmds"][0]
+    init_task = tasks["capi:init"]
+    init = shlex.split(init_task["cmds"][0])
+    assert init[:2] == ["clusterctl", "init"]
+    # Every provider pinned: clusterctl would otherwise install whatever is newest. The
+    # versions reach the command through the environment, never pasted into it.
+    pins = derive.CLUSTER_DEFAULTS
+    flags = {
+        "--core": ("CAPI_CORE_PROVIDER", f"cluster-api:v{pins['capi_core_version']}"),
+        "--bootstrap": (
+            "CAPI_BOOTSTRAP_PROVIDER",
+            f"talos:v{pins['capi_talos_bootstrap_version']}",
+        ),
+        "--control-plane": (
+            "CAPI_CONTROL_PLANE_PROVIDER",
+            f"talos:v{pins['capi_talos_control_plane_version']}",
+        ),
+        "--infrastructure": (
+            "CAPI_INFRASTRUCTURE_PROVIDER",
+            f"proxmox:v{pins['capi_proxmox_version']}",
+        ),
+        "--ipam": ("CAPI_IPAM_PROVIDER", f"in-cluster:v{pins['capi_ipam_in_cluster_version']}"),
+    }
+    assert sorted(init[2:]) == sorted(f"{flag}=${var}" for flag, (var, _) in flags.items())
+    assert {var: init_task["env"][var] for var, _ in flags.values()} == dict(flags.values())
     apply = tasks["capi:apply"]
     secret_cmd = next(c for c in apply["cmds"] if "create secret" in c)
     names = f"{cluster['cluster_name']}-proxmox-credentials"
     # Values reach the command only through the environment, never pasted into it.
     assert apply["env"]["CAPI_CREDENTIALS_SECRET"] == names
     assert '"$CAPI_CREDENTIALS_SECRET"' in secret_cmd and names not in secret_cmd
+    # CAPMOX skips TLS verification when the key is missing.
+    assert '--from-literal=insecure="$CAPI_PROXMOX_INSECURE"' in secret_cmd
+    assert apply["env"]["CAPI_PROXMOX_INSECURE"] == "false"
     checks = " ".join(p["sh"] for p in apply["preconditions"])
     if has_secrets_file:
         assert "sops --decrypt --extract" in secret_cmd and "exec-env" not in secret_cmd
@@ -1000,4 +1097,77 @@ def test_apply_passes_the_sops_token_to_the_secret(
     assert f"--from-literal=token={token_id}" in args
     assert f"--from-literal=secret={token_secret}" in args
     assert f"--from-literal=url={cluster['proxmox_endpoint']}" in args
+    assert "--from-literal=insecure=false" in args
     assert f"--filename={config / CLUSTER_YAML}" in args
+
+
+@pytest.mark.parametrize("insecure", [False, True])
+def test_credentials_secret_says_insecure_explicitly(
+    insecure: bool, example_copy: Callable[[str], Path]
+) -> None:
+    """CAPMOX skips TLS verification when `insecure` is missing (pkg/scope/cluster.go), so the
+    Secret always carries it, as the string CAPMOX compares: true or false."""
+    cluster, nodes = read_inputs(example_copy("multi-host"))
+    cluster["proxmox_insecure"] = insecure
+    secrets = {"proxmox_api_token_id": "capi@pve!t", "proxmox_api_token_secret": "s3cret"}
+    context = model.build(cluster, nodes, secrets, has_secrets_file=True)
+    files = render.render(context, settings.load())
+    (secret,) = load_docs(files[CREDENTIALS])
+    assert secret["stringData"]["insecure"] == ("true" if insecure else "false")
+    assert secret["stringData"]["url"] == context["proxmox_endpoint"]
+    _, taskfile = render_context(cluster, nodes)
+    apply = _capi_tasks(taskfile)["capi:apply"]
+    assert apply["env"]["CAPI_PROXMOX_INSECURE"] == ("true" if insecure else "false")
+
+
+def test_init_installs_every_provider_pinned(
+    example_copy: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Real go-task runs capi:init; a stub clusterctl records the arguments it gets."""
+    task = _tool("task")
+    config = example_copy("multi-host")
+    cluster, nodes = read_inputs(config)
+    cluster.update(capi_core_version="1.12.4", capi_proxmox_version="0.8.1")
+    _, files = render_context(capi_only(cluster), nodes)
+    taskfile = config / TASKFILE
+    taskfile.parent.mkdir(parents=True, exist_ok=True)
+    taskfile.write_bytes(files[TASKFILE])
+    (config / "management.kubeconfig").write_text("", encoding="utf-8")
+    bin_dir, log = tmp_path / "bin", tmp_path / "clusterctl.log"
+    bin_dir.mkdir()
+    (bin_dir / "clusterctl").write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {shlex.quote(str(log))}\n',
+        encoding="utf-8",
+    )
+    (bin_dir / "clusterctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [task, "--taskfile", str(taskfile), "capi:init"],
+        cwd=config,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    pins = derive.CLUSTER_DEFAULTS
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "init",
+        "--core=cluster-api:v1.12.4",
+        f"--bootstrap=talos:v{pins['capi_talos_bootstrap_version']}",
+        f"--control-plane=talos:v{pins['capi_talos_control_plane_version']}",
+        "--infrastructure=proxmox:v0.8.1",
+        f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
+    ]
+
+
+def test_machines_name_the_cpu_type_they_get(example_copy: Callable[[str], Path]) -> None:
+    """CAPMOX has no CPU type field: each template says which one its clones run with, the
+    controller role's, that the Cluster API template is built with."""
+    cluster, nodes = read_inputs(example_copy("multi-host"))
+    cluster["vm_defaults"]["controller"]["cpu_type"] = "x86-64-v3"
+    context, files = render_context(capi_only(cluster), nodes)
+    assert context["capi"]["template_cpu_type"] == "x86-64-v3"
+    text = files[CLUSTER_YAML].decode()
+    templates = len(of_kind(load_docs(files[CLUSTER_YAML]), "ProxmoxMachineTemplate"))
+    assert text.count("      # CPU type x86-64-v3: the template's") == templates

@@ -141,7 +141,33 @@ def valid_config(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     base = cluster.get("vm_id_base", derive.CLUSTER_DEFAULTS["vm_id_base"])
     template = cluster.get("talos_template_vmid", derive.CLUSTER_DEFAULTS["talos_template_vmid"])
     assume(all(base + host != template for host in node_hosts))
+    if "capi" in cluster.get("provisioners", []):
+        _capi_valid(cluster, net, hosts, last_host, controllers, base)
     return cluster, {"nodes": nodes}
+
+
+def _capi_valid(
+    cluster: dict[str, Any],
+    net: ipaddress.IPv4Network,
+    hosts: list[int],
+    last_host: int,
+    controllers: int,
+    base: int,
+) -> None:
+    """What the CAPI rules (generator/rules_capi.py) add to a valid config."""
+    if tuple(int(p) for p in cluster["talos_version"].split(".")) < (1, 12, 0):
+        cluster["talos_version"] = "1.12.0"
+    capi_template = derive.CLUSTER_DEFAULTS["talos_capi_template_vmid"]
+    assume(cluster.get("talos_template_vmid") != capi_template)
+    assume(all(base + host != capi_template for host in hosts[1:]))
+    if controllers < 3:  # a control-plane rollout needs a spare pool address
+        free = [h for h in range(2, last_host + 1) if h not in hosts]
+        assume(free)
+        cluster["capi_spare_addresses"] = [str(net.network_address + free[0])]
+    if "vm_defaults" in cluster:  # one CPU type for all CAPI machines, else a warning
+        roles = cluster["vm_defaults"]
+        default = derive.ROLE_DEFAULTS_BY_ROLE["controller"]["cpu_type"]
+        roles["worker"]["cpu_type"] = roles["controller"].get("cpu_type", default)
 
 
 def _dump(data: Mapping[str, Any]) -> str:

@@ -104,7 +104,7 @@ def _set_provisioners(config: Path, provisioners: list[str], **extra: str) -> No
     lines = path.read_text().splitlines()
     kept, skipping = [], False
     for line in lines:
-        if line.startswith(("provisioners:", *(f"{k}:" for k in extra))):
+        if line.startswith(("provisioners:", "capi_spare_addresses:", *(f"{k}:" for k in extra))):
             skipping = True
             continue
         if skipping and line.startswith("  - "):
@@ -113,6 +113,8 @@ def _set_provisioners(config: Path, provisioners: list[str], **extra: str) -> No
         kept.append(line)
     kept.append("provisioners:")
     kept += [f"  - {p}" for p in provisioners]
+    if "capi" in provisioners:  # minimal's one controller surges on rollout: a spare address
+        kept.append("capi_spare_addresses: [192.168.22.20]")
     kept += [f"{k}: {v}" for k, v in extra.items()]
     path.write_text("\n".join(kept) + "\n")
 
@@ -179,6 +181,8 @@ def test_credentials_secret_is_encrypted_and_decrypts_to_the_capmox_secret(
         "url": context["proxmox_endpoint"],
         "token": values["proxmox_api_token_id"],
         "secret": values["proxmox_api_token_secret"],
+        # CAPMOX skips TLS verification when the key is missing: it follows proxmox_insecure.
+        "insecure": "false",
     }
 
 

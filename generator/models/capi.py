@@ -14,7 +14,15 @@ MachineDeployment per distinct shape. How nodes.yaml maps onto that:
 - placement: a template's allowedNodes are the PVE nodes its nodes name (proxmox_node); CAPMOX
   spreads the machines over them. Addresses come from one pool of all planned addresses, in
   no particular order; node names, MACs and VM IDs are CAPI's, not nodes.yaml's.
-- cpu_type has no CAPMOX field: the VMs keep the CPU type of the template VM.
+- cpu_type has no CAPMOX field (v0.7.7 and v0.9.0): every VM keeps the CPU type of the
+  template it is cloned from, the Cluster API template (talos_capi_template_vmid), which is
+  built with the controllers' role type, `template_cpu_type` (validate warns when the worker
+  role's differs; per-node cpu_type is ignored like vm_id and mac_addr).
+- Talos config: strategicPatches only. From Talos 1.12 the generated config has several
+  documents and CABPT's JSON6902 configPatches fail on it; a strategic merge patch works on
+  every version, and validate refuses capi with Talos < 1.12, whose config has no
+  LinkAliasConfig / Layer2VIPConfig documents for the VIP. The patches are written out in
+  cluster.yaml.j2; this model holds their values.
 - Machine templates and TalosConfigTemplates are named `<owner>-<hash of their spec>`: CAPI
   treats templates as immutable (CAPMOX rejects a changed bootVolume outright), so a changed
   spec is a new template and the owner rolls its machines over to it.
@@ -42,6 +50,23 @@ SAFE_SCALE_IN_REPLICAS = 3
 # Kubernetes object names here are also label values (cluster.x-k8s.io/deployment-name).
 MAX_NAME = 63
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
+GUEST_AGENT = "siderolabs/qemu-guest-agent"
+# The alias Talos gives the VM's one virtio NIC; the API VIP's Layer2VIPConfig names it.
+LINK_ALIAS = "net0"
+LINK_SELECTOR = 'link.driver == "virtio_net"'
+PATCH_FORMAT = "strategic-1"
+CCM_MANIFEST = (
+    "https://raw.githubusercontent.com/siderolabs/talos-cloud-controller-manager/"
+    "v{version}/docs/deploy/cloud-controller-manager.yml"
+)
+# clusterctl provider names (--flag=name:version) and the cluster.yaml key of each version.
+PROVIDERS = {
+    "core": ("cluster-api", "capi_core_version"),
+    "bootstrap": ("talos", "capi_talos_bootstrap_version"),
+    "control_plane": ("talos", "capi_talos_control_plane_version"),
+    "infrastructure": ("proxmox", "capi_proxmox_version"),
+    "ipam": ("in-cluster", "capi_ipam_in_cluster_version"),
+}
 
 
 def _digest(value: Any, length: int = 8) -> str:
@@ -112,7 +137,7 @@ def _machine(
     }
     return {
         "source_node": base["proxmox_node"],
-        "template_id": base["talos_template_vmid"],
+        "template_id": base["talos_capi_template_vmid"],
         "storage": base["proxmox_storage"],
         "allowed_nodes": sorted(set(allowed_nodes)),
         "sockets": sockets,
@@ -122,18 +147,14 @@ def _machine(
         "disk_gb": disk_size,
         "network": network,
         "tags": sorted(set(tags)),
+        # Without the extension nothing answers, and CAPMOX would wait for the agent forever.
+        "skip_guest_agent": GUEST_AGENT not in base["talos_extensions"],
     }
 
 
-def _install_patches(base: Mapping[str, Any], disk: str) -> list[dict[str, Any]]:
-    return [
-        {"op": "add", "path": "/machine/install/disk", "value": disk},
-        {
-            "op": "add",
-            "path": "/machine/install/image",
-            "value": base["schematic"]["installer_image"],
-        },
-    ]
+def _install(base: Mapping[str, Any], disk: str) -> dict[str, Any]:
+    """machine.install of the v1alpha1 patch: the disk and the schematic's installer."""
+    return {"disk": disk, "image": base["schematic"]["installer_image"]}
 
 
 def _most_common(values: Iterable[str]) -> str:
@@ -152,42 +173,26 @@ def _control_plane(base: Mapping[str, Any], cluster: str) -> dict[str, Any]:
         tags=[t for n in nodes for t in n["tags"]],
         allowed_nodes=[n["proxmox_node"] for n in nodes],
     )
-    patches = [
-        *_install_patches(base, _most_common(n["disk"] for n in nodes)),
-        # Talos floats the API VIP between the controllers on their (only) physical NIC;
-        # addresses come from CAPMOX's cloud-init network config, so DHCP stays off.
-        {
-            "op": "add",
-            "path": "/machine/network",
-            "value": {
-                "interfaces": [
-                    {
-                        "deviceSelector": {"physical": True},
-                        "dhcp": False,
-                        "vip": {"ip": base["cluster_api_addr"]},
-                    }
-                ]
-            },
-        },
-    ]
     name = dns_label(f"{cluster}-control-plane")
     return {
         "name": name,
         "replicas": len(nodes),
-        "max_surge": _control_plane_surge(len(nodes)),
+        "max_surge": _control_plane_surge(len(nodes), len(base["capi_spare_addresses"])),
         "nodes": [n["name"] for n in nodes],
         "machine": machine,
         "machine_template": template_name(name, machine),
-        "config_patches": patches,
+        "install": _install(base, _most_common(n["disk"] for n in nodes)),
+        # Talos floats the API VIP between the controllers on their one NIC (CAPMOX's
+        # nocloud network config gives it its static address).
+        "vip": base["cluster_api_addr"],
     }
 
 
-def _control_plane_surge(replicas: int) -> int:
-    """The IP pool holds exactly the planned addresses, so a machine created before the old
-    one is deleted waits for an address forever. From 3 controllers up, replacing one at a
-    time keeps etcd quorum; below that deleting first would lose it, so those surge (and a
-    rollout needs one spare address, see the README)."""
-    return 0 if replicas >= SAFE_SCALE_IN_REPLICAS else 1
+def _control_plane_surge(replicas: int, spares: int) -> int:
+    """A machine created before the old one is deleted needs a free pool address. Below 3
+    controllers deleting first would lose etcd quorum, so those always surge (validate
+    demands a spare address); from 3 up they surge only when the pool has a spare."""
+    return 1 if replicas < SAFE_SCALE_IN_REPLICAS or spares > 0 else 0
 
 
 def _shape(node: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,7 +260,11 @@ def _worker_groups(base: Mapping[str, Any], cluster: str) -> list[dict[str, Any]
             tags=shape["tags"],
             allowed_nodes=[n["proxmox_node"] for n in nodes],
         )
-        patches = _install_patches(base, shape["disk"])
+        install = _install(base, shape["disk"])
+        # What the TalosConfigTemplate spec is made of (cluster.yaml.j2 writes the patches
+        # around these values; bump PATCH_FORMAT when it changes them): a changed spec is a
+        # new template, which rolls the MachineDeployment.
+        config = {"install": install, "talos": base["talos_version"], "format": PATCH_FORMAT}
         out.append(
             {
                 "name": name,
@@ -263,11 +272,27 @@ def _worker_groups(base: Mapping[str, Any], cluster: str) -> list[dict[str, Any]
                 "nodes": [n["name"] for n in nodes],
                 "machine": machine,
                 "machine_template": template_name(name, machine),
-                "config_patches": patches,
-                "config_template": template_name(name, patches),
+                "install": install,
+                "config_template": template_name(name, config),
             }
         )
     return sorted(out, key=lambda g: g["name"])
+
+
+def _insecure(base: Mapping[str, Any]) -> str:
+    """The credentials Secret's `insecure`: CAPMOX skips TLS verification when the key is
+    missing or true-ish (pkg/scope/cluster.go), so it is always written, as true or false."""
+    return "true" if base["proxmox_insecure"] else "false"
+
+
+def template_cpu_type(base: Mapping[str, Any]) -> str:
+    """The CPU type the Cluster API template is built with: the controller role's."""
+    return str(base["vm_defaults"]["controller"]["cpu_type"])
+
+
+def providers(base: Mapping[str, Any]) -> dict[str, str]:
+    """clusterctl init's `name:vX.Y.Z` of each provider kind."""
+    return {kind: f"{name}:v{base[key]}" for kind, (name, key) in PROVIDERS.items()}
 
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,7 +308,16 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         "credentials_secret": secret,
         "kubernetes_version": f"v{base['kubernetes_version']}",
         "talos_version": f"v{base['talos_version']}",
-        "addresses": address_ranges(n["address"] for n in base["nodes"]),
+        # The in-cluster IPAM pool: the planned node addresses plus the spares for rollouts.
+        "addresses": address_ranges(
+            [*(n["address"] for n in base["nodes"]), *base["capi_spare_addresses"]]
+        ),
+        "credentials_insecure": _insecure(base),
+        "providers": providers(base),
+        "template_cpu_type": template_cpu_type(base),
+        "link_alias": LINK_ALIAS,
+        "link_selector": LINK_SELECTOR,
+        "ccm_manifest": CCM_MANIFEST.format(version=base["capi_talos_ccm_version"]),
         "control_plane": control_plane,
         "worker_groups": workers,
         # Owners of a ProxmoxMachineTemplate: the control plane, then each worker group.
