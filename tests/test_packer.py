@@ -477,8 +477,13 @@ def test_capi_template_only_with_capi(rendered: Rendered) -> None:
     assert talos["cloud_init"] is True
     assert capi["vm_id"] == "${var.talos_capi_template_vmid}"
     assert capi["template_name"] == "${var.talos_capi_template}"
+    # issue 15 item 8: CAPMOX has no CPU type field, so Cluster API's machines keep the
+    # template's, which is the controller role's cpu_type (the other template's is Packer's).
+    assert capi["cpu_type"] == "${var.talos_capi_cpu_type}"
+    assert talos["cpu_type"] == "${var.cpu_type}"
     # Otherwise the same build: the same arguments and values but the ones above.
     differ = {"vm_id", "vm_name", "template_name", "cloud_init", "cloud_init_storage_pool"}
+    differ.add("cpu_type")
     differ.add("__comments__")
     assert {k: v for k, v in capi.items() if k not in differ} == {
         k: v for k, v in talos.items() if k not in differ
@@ -490,6 +495,9 @@ def test_capi_template_only_with_capi(rendered: Rendered) -> None:
     values = pkrvars(with_capi)
     assert values["talos_capi_template_vmid"] == context("multi-host")["talos_capi_template_vmid"]
     assert values["talos_capi_template"] == "talos-prod-template-capi"
+    controller_cpu = context("multi-host")["vm_defaults"]["controller"]["cpu_type"]
+    assert values["talos_capi_cpu_type"] == controller_cpu
+    assert values["cpu_type"] == context("multi-host")["packer_cpu_type"]
     assert [hcl_string(ref) for ref in build_block(without)["sources"]] == [
         "source.proxmox-iso.talos"
     ]

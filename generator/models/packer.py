@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator import rules_provisioning
+from generator.models import capi
 
 GUEST_AGENT = "siderolabs/qemu-guest-agent"
 # The build VM's only disk (scsi0 on virtio-scsi) as the live ISO names it.
@@ -62,6 +63,8 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         # Cluster API's template, built only for capi: the same image without cloud-init drive.
         out["talos_capi_template"] = f"{base['talos_template']}{CAPI_SUFFIX}"
         out["talos_capi_template_vmid"] = base["talos_capi_template_vmid"]
+        # CAPMOX has no CPU type field: every Cluster API machine keeps its template's.
+        out["talos_capi_cpu_type"] = capi.template_cpu_type(base)
     if vlan is not None:
         # The plugin's network_adapters.vlan_tag is a string.
         out["node_vlan_tag"] = str(vlan)
@@ -78,6 +81,7 @@ def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
             "comment": "",
             "vmid_variable": "talos_template_vmid",
             "name_variable": "talos_template",
+            "cpu_type_variable": "cpu_type",
             "cloud_init": True,
         }
     ]
@@ -88,6 +92,7 @@ def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "comment": "The same template for Cluster API, without a cloud-init drive.",
                 "vmid_variable": "talos_capi_template_vmid",
                 "name_variable": "talos_capi_template",
+                "cpu_type_variable": "talos_capi_cpu_type",
                 "cloud_init": False,
             }
         )
