@@ -130,7 +130,10 @@ def test_a_hand_written_sops_config_is_never_edited(tmp_path: Path, env: dict[st
         "creation_rules:\n" + lines.rstrip("\n") + "\n" + before.decode().split("\n", 1)[1]
     )
     cluster = repo / "provision/cluster.yaml"
-    cluster.write_text(cluster.read_text() + "provisioners: [capi]\n")
+    # One controller: a CAPI rollout needs a spare pool address (issue 15).
+    cluster.write_text(
+        cluster.read_text() + "provisioners: [capi]\ncapi_spare_addresses: [192.168.22.11]\n"
+    )
     render = clustergen(env, repo, "-C", "provision", "render")
     assert render.returncode == 0, render.stderr
 
