@@ -37,12 +37,14 @@ fresh() { # fresh NAME VERSION: the cached build of NAME is at VERSION and its b
 stamp() { printf '%s' "$2" >"$tools/stamps/$1"; }
 
 timed() { # timed NAME VERSION CMD...: run CMD, print one line with the time it took
-  local name=$1 version=$2 start end
+  local name=$1 version=$2 start end log
   shift 2
+  log=$tools/logs/${name//\//-}.log # names like bpg/proxmox hold a slash
+  mkdir -p "$tools/logs"
   start=$(date +%s)
-  if ! "$@" >"$tools/$name.log" 2>&1; then
-    echo "tools: $name $version: build FAILED (log: $tools/$name.log)" >&2
-    tail -n 20 "$tools/$name.log" >&2
+  if ! "$@" >"$log" 2>&1; then
+    echo "tools: $name $version: build FAILED (log: $log)" >&2
+    tail -n 20 "$log" >&2
     exit 1
   fi
   end=$(date +%s)
