@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, EXAMPLES_DIR, ROOT, TOFU_PLUGIN_DIR
 from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import split_options
 from realtools import (
@@ -35,6 +34,7 @@ from realtools import (
 )
 from ruamel.yaml import YAML
 
+from conftest import EXAMPLES, EXAMPLES_DIR, ROOT, TOFU_PLUGIN_DIR
 from generator.pipeline import render_tree
 
 TOFU_DIR = "infrastructure/tofu"

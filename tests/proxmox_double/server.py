@@ -425,7 +425,7 @@ class ProxmoxDouble:
         if target == node:
             raise ApiError(400, f"target is local node '{node}'")
         if vm.status == "running" and params.get("online") not in ("1", "true"):
-            raise ApiError(500, f"can't migrate running VM without --online")
+            raise ApiError(500, "can't migrate running VM without --online")
         local = [
             k
             for k, v in vm.config.items()
