@@ -26,7 +26,8 @@ os.environ["NO_COLOR"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
-REFERENCE = ROOT.parent / "shared" / "reference"
+# CLUSTERGEN_REFERENCE: the reference data of a checkout that is not beside ../shared.
+REFERENCE = Path(os.environ.get("CLUSTERGEN_REFERENCE") or ROOT.parent / "shared" / "reference")
 
 # The real downstream tools that scripts/build-tools.sh builds from their Go modules. Their
 # bin/ goes first on PATH, so tests and the programs they start (go-task running tofu, ...)

@@ -139,9 +139,11 @@ def tofu_init(tofu_dir: Path, env: Mapping[str, str]) -> None:
 def packer_plugin_version() -> str:
     """Version of the installed Proxmox plugin, from the name `packer plugins install` gave it."""
     found = sorted(
-        m.group(1)
-        for p in PACKER_PLUGIN_PATH.glob(f"{PACKER_PLUGIN}/packer-plugin-proxmox_v*")
-        if (m := re.match(r"packer-plugin-proxmox_v(\d+\.\d+\.\d+)_", p.name))
+        {
+            m.group(1)
+            for p in PACKER_PLUGIN_PATH.glob(f"{PACKER_PLUGIN}/packer-plugin-proxmox_v*")
+            if (m := re.fullmatch(r"packer-plugin-proxmox_v(\d+\.\d+\.\d+)_x[\d.]+_\w+", p.name))
+        }
     )
     assert len(found) == 1, f"expected one Proxmox plugin in {PACKER_PLUGIN_PATH}, found {found}"
     return found[0]

@@ -1,0 +1,144 @@
+"""A test-only copy of the rendered Packer template for packer-plugin-proxmox 1.1.1.
+
+The rendered template targets plugin 1.2.x (`required_plugins` >= 1.2.3, the `boot_iso` block,
+`tags`, `efi_format`, `disks.discard`/`ssd`). The Go module proxy reachable here serves 1.1.1 at
+the newest, which has none of these. Users get the template as rendered; the tests run the real
+1.1.1 on a copy in tmp that differs from it only where 1.1.1 itself says it must, driven by the
+diagnostics of 1.1.1's own `packer validate`:
+
+- the `required_plugins` constraint accepts the installed version;
+- each argument 1.1.1 reports as unsupported is dropped (test_real_packer checks that every one
+  of them is a field of the 1.2.4 spec, so it is 1.2.x's, not a typo);
+- the `boot_iso` block becomes 1.1.1's top-level `iso_file`/`iso_url`/... and `unmount_iso`
+  (what 1.2.x deprecates in its favour; 1.1.1 always attaches that ISO as ide2);
+- a `disks` block gets the `storage_pool_type` that 1.1.1 requires (1.2.x detects it).
+
+for_build() additionally drops the `<wait...>` pauses of boot_command and sets boot_wait to 0s:
+they pace a real VM; the double answers at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UNSUPPORTED = re.compile(
+    r"Error: Unsupported (argument|block type)\s+on (\S+) line (\d+):.*?"
+    r'(?:An argument named|Blocks of type) "([^"]+)" (?:is|are) not expected here',
+    re.DOTALL,
+)
+_POOL_TYPE = re.compile(r"disks\[(\d+)\]\.storage_pool_type must be specified")
+# boot_iso (1.2.x) argument -> the 1.1.1 top-level argument; None: 1.1.1 has no equivalent and
+# the 1.1.1 behaviour (ide2) is what the test gets.
+_BOOT_ISO = {
+    "iso_file": "iso_file",
+    "iso_url": "iso_url",
+    "iso_urls": "iso_urls",
+    "iso_checksum": "iso_checksum",
+    "iso_storage_pool": "iso_storage_pool",
+    "iso_download_pve": "iso_download_pve",
+    "unmount": "unmount_iso",
+    "type": None,
+    "index": None,
+}
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    kind: str  # "argument" or "block type"
+    file: str
+    line: int
+    name: str
+
+
+def unsupported(diagnostics: str) -> list[Unsupported]:
+    return [
+        Unsupported(m.group(1), m.group(2), int(m.group(3)), m.group(4))
+        for m in _UNSUPPORTED.finditer(diagnostics)
+    ]
+
+
+def relax_constraint(text: str, version: str) -> str:
+    """The proxmox entry of required_plugins asks for the installed version instead."""
+    pattern = re.compile(
+        r'(required_plugins\s*\{\s*proxmox\s*=\s*\{[^}]*?version\s*=\s*)"[^"]*"', re.DOTALL
+    )
+    relaxed, count = pattern.subn(rf'\g<1>"{version}"', text)
+    assert count == 1, "no required_plugins proxmox version in the template"
+    return relaxed
+
+
+def drop_unsupported(text: str, problems: list[Unsupported]) -> str:
+    lines = text.split("\n")
+    replacement: dict[int, list[str]] = {}
+    for problem in problems:
+        index = problem.line - 1
+        if problem.kind == "argument":
+            line = lines[index]
+            assert re.match(rf"\s*{re.escape(problem.name)}\s*=", line), (problem, line)
+            assert _balanced(line), f"multi-line value of {problem.name}: {line}"
+            replacement[index] = []
+        elif problem.name == "boot_iso":
+            end = _block_end(lines, index)
+            indent = re.match(r"\s*", lines[index]).group(0)  # type: ignore[union-attr]
+            mapped = []
+            for inner in lines[index + 1 : end]:
+                arg = re.match(r"\s*(\w+)\s*=\s*(.*)$", inner)
+                if arg is None:
+                    assert not inner.strip() or inner.strip().startswith("#"), inner
+                    continue
+                assert arg.group(1) in _BOOT_ISO, f"boot_iso.{arg.group(1)} has no 1.1.1 form"
+                target = _BOOT_ISO[arg.group(1)]
+                if target is not None:
+                    mapped.append(f"{indent}{target} = {arg.group(2)}")
+            replacement[index] = mapped
+            for gone in range(index + 1, end + 1):
+                replacement[gone] = []
+        else:
+            raise AssertionError(f"plugin 1.1.1 rejects block {problem.name}: no known 1.1.1 form")
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        out.extend(replacement.get(index, [line]))
+    return "\n".join(out)
+
+
+def add_pool_types(text: str, diagnostics: str, pool_type: str) -> str:
+    wanted = {int(n) for n in _POOL_TYPE.findall(diagnostics)}
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if re.match(r"\s*disks\s*\{\s*$", line)]
+    for n in sorted(wanted, reverse=True):
+        start = starts[n]
+        indent = re.match(r"\s*", lines[start]).group(0)  # type: ignore[union-attr]
+        lines.insert(start + 1, f'{indent}  storage_pool_type = "{pool_type}"')
+    return "\n".join(lines)
+
+
+def for_build(text: str) -> str:
+    lines = text.split("\n")
+    out = []
+    in_boot_command = False
+    for line in lines:
+        if re.match(r"\s*boot_command\s*=\s*\[", line):
+            in_boot_command = True
+        if in_boot_command:
+            line = re.sub(r"<wait[^>]*>", "", line)
+            if line.strip() == "]":
+                in_boot_command = False
+        line = re.sub(r"^(\s*boot_wait\s*=\s*).*$", r'\g<1>"0s"', line)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _balanced(line: str) -> bool:
+    code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', line)
+    return all(code.count(a) == code.count(b) for a, b in ("[]", "{}", "()"))
+
+
+def _block_end(lines: list[str], start: int) -> int:
+    depth = 0
+    for index in range(start, len(lines)):
+        code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', lines[index])
+        depth += code.count("{") - code.count("}")
+        if depth == 0:
+            return index
+    raise AssertionError(f"unterminated block at line {start + 1}")

@@ -1,0 +1,362 @@
+"""The rendered Packer template, run by the real `packer` with the real packer-plugin-proxmox.
+
+What each test proves:
+- every rendered template parses (`packer validate -syntax-only`, Packer's HCL2 decoder);
+- its `required_plugins` constraint is enforced by Packer and excludes the 1.1.1 plugin that
+  scripts/build-tools.sh can build here (the proxy serves no 1.1.2-1.2.4);
+- plugin 1.1.1 rejects nothing but fields that the 1.2.4 spec has (so what 1.1.1 cannot check
+  is exactly the 1.2.x additions), and with those given their 1.1.1 form (packer_compat) the
+  template passes 1.1.1's full `packer init` + `packer validate`;
+- `packer build` against the Proxmox VE API double drives the API the way the plugin does:
+  creates the VM from the template's values, boots it from the ISO, types boot_command as
+  sendkey, stops it and converts it to the template, which the test compares field by field
+  with the values Packer itself evaluates from the rendered template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import packer_compat
+import pytest
+from proxmox_double import ProxmoxDouble, self_signed_cert
+from proxmox_double.config import disk_volume, split_options
+from proxmox_double.keys import typed_text
+from realtools import isolated_env, packer_plugin_version, run, write_tree
+from ruamel.yaml import YAML
+
+from conftest import EXAMPLES, EXAMPLES_DIR, ROOT
+from generator.pipeline import render_tree
+
+PACKER_DIR = "infrastructure/packer"
+TEMPLATE = "talos.pkr.hcl"
+VAR_FILE = "variables.pkrvars.hcl"
+TOKEN_ID = "clustergen@pve!packer"
+TOKEN_SECRET = "4f9d2c7e-1a3b-4e5f-8a9b-0c1d2e3f4a5b"
+SECRETS = ("token", "password", "username")  # never evaluated in the open
+VALID_FIXTURES = ROOT / "tests" / "fixtures" / "valid"
+# PVE storage type -> the storage_pool_type plugin 1.1.1 requires.
+POOL_TYPES = {
+    "lvmthin": "lvm-thin",
+    "lvm": "lvm",
+    "rbd": "rbd",
+    "dir": "directory",
+    "zfspool": "zfspool",
+}
+
+
+def _configs() -> list[Path]:
+    dirs = [EXAMPLES_DIR / name for name in EXAMPLES]
+    dirs += sorted(p for p in VALID_FIXTURES.iterdir() if (p / "cluster.yaml").is_file())
+    return [d for d in dirs if any(k.startswith(PACKER_DIR) for k in render_tree(d).files)]
+
+
+CONFIGS = _configs()
+IDS = [f"{p.parent.name}/{p.name}" for p in CONFIGS]
+
+
+def packer_env(home: Path, **extra: str) -> dict[str, str]:
+    # The token as the rendered Taskfile expects it (PKR_VAR_*).
+    return isolated_env(
+        home, PKR_VAR_proxmox_token_id=TOKEN_ID, PKR_VAR_proxmox_token_secret=TOKEN_SECRET, **extra
+    )
+
+
+def write_packer(config: Path, tmp_path: Path) -> Path:
+    files = render_tree(config).files
+    write_tree(tmp_path, {k: v for k, v in files.items() if k.startswith(f"{PACKER_DIR}/")})
+    return tmp_path / PACKER_DIR
+
+
+def compat_copy(
+    workdir: Path, env: dict[str, str], pool_type: str
+) -> list[packer_compat.Unsupported]:
+    """Rewrite workdir's template for plugin 1.1.1 in place; return what 1.1.1 rejected."""
+    template = workdir / TEMPLATE
+    template.write_text(
+        packer_compat.relax_constraint(template.read_text(), packer_plugin_version())
+    )
+    run("packer", ["init", "."], workdir, env)
+    first = run("packer", ["validate", f"-var-file={VAR_FILE}", "."], workdir, env, ok=None)
+    problems = packer_compat.unsupported(first.stdout + first.stderr)
+    template.write_text(packer_compat.drop_unsupported(template.read_text(), problems))
+    second = run("packer", ["validate", f"-var-file={VAR_FILE}", "."], workdir, env, ok=None)
+    output = second.stdout + second.stderr
+    if second.returncode != 0:
+        # Only 1.1.1's storage_pool_type requirement may be left.
+        errors = re.findall(r"^\* (.*)$", output, re.MULTILINE)
+        assert errors and all("storage_pool_type must be specified" in e for e in errors), output
+        template.write_text(packer_compat.add_pool_types(template.read_text(), output, pool_type))
+    done = run("packer", ["validate", f"-var-file={VAR_FILE}", "."], workdir, env)
+    assert "The configuration is valid." in done.stdout
+    return problems
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_rendered_template_parses(config: Path, tmp_path: Path) -> None:
+    workdir = write_packer(config, tmp_path)
+    done = run("packer", ["validate", "-syntax-only", "."], workdir, packer_env(tmp_path / "home"))
+    assert "Syntax-only check passed" in done.stdout
+
+
+def test_rendered_constraint_excludes_the_built_plugin(tmp_path: Path) -> None:
+    workdir = write_packer(EXAMPLES_DIR / "minimal", tmp_path)
+    constraint = re.search(
+        r'proxmox\s*=\s*\{[^}]*version\s*=\s*"([^"]+)"', (workdir / TEMPLATE).read_text()
+    )
+    assert constraint is not None
+    done = run(
+        "packer",
+        ["validate", f"-var-file={VAR_FILE}", "."],
+        workdir,
+        packer_env(tmp_path / "home"),
+        ok=False,
+    )
+    assert "Missing plugins" in done.stdout + done.stderr
+    assert f"github.com/hashicorp/proxmox {constraint.group(1)}" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_plugin_1_1_1_rejects_only_fields_of_1_2(
+    config: Path, tmp_path: Path, reference_dir: Path
+) -> None:
+    spec = json.loads((reference_dir / "packer/proxmox-iso.hcl2spec.json").read_text())
+    names_1_2 = {
+        name
+        for flat in spec.values()
+        for part in ("attrs", "blocks")
+        for name in flat.get(part, {})
+    }
+    workdir = write_packer(config, tmp_path)
+    problems = compat_copy(workdir, packer_env(tmp_path / "home"), "lvm-thin")
+    assert problems, "plugin 1.1.1 accepted the whole template: packer_compat is obsolete"
+    assert {p.file for p in problems} == {TEMPLATE}
+    assert {p.name for p in problems} <= names_1_2, problems
+    assert "boot_iso" in {p.name for p in problems}
+
+
+# --- build against the double -----------------------------------------------------------------
+
+
+def evaluate(workdir: Path, env: dict[str, str], expression: str) -> Any:
+    """An HCL expression evaluated by `packer console` with the rendered variables."""
+    done = run(
+        "packer",
+        ["console", f"-var-file={VAR_FILE}", "."],
+        workdir,
+        env,
+        stdin=f"jsonencode({expression})\n",
+    )
+    # packer console prints the JSON text itself (tofu console prints it as a quoted string).
+    return json.loads(done.stdout.strip())
+
+
+def hcl_expression(value: Any) -> str:
+    """python-hcl2's value back to HCL source (strings come quoted, bare references as ${x})."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        bare = re.fullmatch(r"\$\{(.*)\}", value)
+        return bare.group(1) if bare and not value.startswith('"') else value
+    if isinstance(value, list):
+        return "[" + ", ".join(hcl_expression(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = (f"{k} = {hcl_expression(v)}" for k, v in value.items() if not k.startswith("__"))
+        return "{" + ", ".join(items) + "}"
+    raise TypeError(f"unexpected HCL value {value!r}")
+
+
+def source_values(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Every argument of the proxmox-iso source, evaluated by Packer (secrets left out)."""
+    parsed = hcl2.loads((workdir / TEMPLATE).read_text())
+    (source,) = parsed["source"]
+    (by_name,) = source['"proxmox-iso"'].values()
+    body = {k: v for k, v in by_name.items() if not k.startswith("__") and k not in SECRETS}
+    values: dict[str, Any] = evaluate(workdir, env, hcl_expression(body))
+    return values
+
+
+class ClosingListener:
+    """A TCP port that accepts and hangs up at once: an SSH server that never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+CASES = {
+    "homelab": (("pve",), {}),
+    "multi-host": (
+        ("pve1", "pve2", "pve3"),
+        {"ceph-vm": ("rbd", True, ("images", "rootdir")), "cephfs": ("cephfs", True, ("iso",))},
+    ),
+}
+
+
+@pytest.fixture
+def built(
+    request: pytest.FixtureRequest, example_copy: Callable[[str], Path], tmp_path: Path
+) -> Iterator[tuple[ProxmoxDouble, Path, dict[str, Any], Any]]:
+    """(double, packer dir, the source's values, the finished `packer build`)."""
+    nodes, storages = CASES[request.param]
+    certfile, keyfile = self_signed_cert(tmp_path)
+    double = ProxmoxDouble(token=f"{TOKEN_ID}={TOKEN_SECRET}", nodes=nodes)
+    for name, (type_, shared, content) in storages.items():
+        double.add_storage(name, type_, shared=shared, content=content)
+    double.serve(certfile, keyfile)
+    listener = ClosingListener()
+    try:
+        root = example_copy(request.param)
+        yaml = YAML()
+        data: Any = yaml.load(root / "cluster.yaml")
+        data["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
+        yaml.dump(data, root / "cluster.yaml")
+        write_tree(root, render_tree(root).files)
+        workdir = root / PACKER_DIR
+        env = packer_env(tmp_path / "home", SSL_CERT_FILE=str(certfile))
+        values = source_values(workdir, env)
+        iso_storage, _, iso = str(values["boot_iso"][0]["iso_file"]).partition(":")
+        double.add_iso(iso_storage, iso.removeprefix("iso/"))
+        pool = double.storages[values["disks"][0]["storage_pool"]].type
+        compat_copy(workdir, env, POOL_TYPES[pool])
+        template = workdir / TEMPLATE
+        text = packer_compat.for_build(template.read_text())
+        if values.get("communicator", "ssh") != "none":
+            # The double is no VM: nothing answers SSH. Point the communicator at a port that
+            # hangs up and let it time out, so the build stops at the connect step.
+            text = re.sub(
+                r"(\n(\s*)communicator\s*=.*\n)",
+                rf'\1\2ssh_host = "127.0.0.1"\n\2ssh_port = {listener.port}\n\2ssh_timeout = "5s"\n',
+                text,
+                count=1,
+            )
+        template.write_text(text)
+        done = run(
+            "packer",
+            ["build", "-color=false", "-timestamp-ui=false", f"-var-file={VAR_FILE}", "."],
+            workdir,
+            env,
+            ok=None,
+        )
+        yield double, workdir, values, done
+    finally:
+        listener.close()
+        double.shutdown()
+
+
+def expected_text(boot_command: list[str]) -> str:
+    """What boot_command types: <enter> is a newline, pauses type nothing."""
+    text = re.sub(r"<wait[^>]*>", "", "".join(boot_command))
+    text = text.replace("<enter>", "\n").replace("<return>", "\n").replace("<spacebar>", " ")
+    text = text.replace("<tab>", "\t")
+    assert "<" not in text or not re.search(r"<[a-zA-Z]+>", text), f"unhandled special key: {text}"
+    return text
+
+
+def options(value: str) -> dict[str, str]:
+    first, rest = split_options(value)
+    return {"": first, **dict(o.split("=", 1) for o in rest)}
+
+
+@pytest.mark.parametrize("built", sorted(CASES), indirect=True)
+def test_packer_build_against_the_double(
+    built: tuple[ProxmoxDouble, Path, dict[str, Any], Any],
+) -> None:
+    double, _, values, done = built
+    output = done.stdout + done.stderr
+    assert TOKEN_SECRET not in output
+    vmid = values["vm_id"]
+    creates = [
+        c for c in double.calls if c.method == "POST" and re.fullmatch(r"/nodes/[^/]+/qemu", c.path)
+    ]
+    assert [(c.path, c.params["vmid"]) for c in creates] == [
+        (f"/nodes/{values['node']}/qemu", str(vmid))
+    ]
+    created = creates[0].params
+    iso_file = values["boot_iso"][0]["iso_file"]
+    assert any(v.startswith(f"{iso_file},") and "media=cdrom" in v for v in created.values()), (
+        created
+    )
+    assert created["name"] == values["vm_name"]
+    for key in ("cores", "sockets", "memory"):
+        assert created[key] == str(values[key]), key
+    assert created["cpu"] == values["cpu_type"]
+    assert (created["bios"], created["machine"], created["ostype"], created["scsihw"]) == (
+        values["bios"],
+        values["machine"],
+        values["os"],
+        values["scsi_controller"],
+    )
+
+    calls = [(c.method, c.path.rsplit("/", 1)[-1]) for c in double.calls if c.method != "GET"]
+    assert calls.index(("POST", "start")) < calls.index(("PUT", "sendkey"))
+    vm_keys = [c.params["key"] for c in double.calls if c.path.endswith("/sendkey")]
+    assert typed_text(vm_keys) == expected_text(values["boot_command"])
+
+    if values.get("communicator", "ssh") != "none":
+        # Stopped at the connect step: everything before it happened, then Packer cleaned up.
+        assert done.returncode != 0
+        assert "Timeout waiting for SSH" in output, output
+        assert vmid not in double.vms
+        assert double.unknown == [] and double.rejected == []
+        return
+
+    assert done.returncode == 0, output
+    assert f"A template was created: {vmid}" in output
+    vm = double.vms[vmid]
+    config = vm.config
+    assert set(double.vms) == {vmid}
+    assert (vm.node, vm.template, vm.status) == (values["node"], True, "stopped")
+    assert calls.index(("PUT", "sendkey")) < calls.index(("POST", "template"))
+    assert config["name"] == values["template_name"]
+    assert config["description"] == values["template_description"]
+
+    (disk,) = values["disks"]
+    scsi0 = options(config["scsi0"])
+    assert scsi0[""].startswith(f"{disk['storage_pool']}:base-{vmid}-disk-"), config["scsi0"]
+    assert scsi0["size"] == disk["disk_size"]
+    (efi,) = values["efi_config"]
+    efidisk = options(config["efidisk0"])
+    assert efidisk[""].startswith(f"{efi['efi_storage_pool']}:base-{vmid}-disk-")
+    assert efidisk["efitype"] == efi["efi_type"]
+    assert efidisk["pre-enrolled-keys"] == str(int(efi["pre_enrolled_keys"]))
+    (nic,) = values["network_adapters"]
+    net0 = options(config["net0"])
+    assert net0[""].split("=")[0] == nic["model"] and net0["bridge"] == nic["bridge"]
+    if values.get("cloud_init"):
+        drives = [v for k, v in config.items() if re.fullmatch(r"(ide|sata|scsi)\d+", k)]
+        cloudinit = [d for d in drives if disk_volume(d).endswith(f"vm-{vmid}-cloudinit")]
+        assert [disk_volume(d).split(":")[0] for d in cloudinit] == [
+            values["cloud_init_storage_pool"]
+        ]
+    if values["boot_iso"][0].get("unmount"):
+        assert not any(iso_file in str(v) for v in config.values()), config
+    assert double.unknown == [] and double.rejected == []
