@@ -13,7 +13,7 @@ diagnostics of 1.1.1's own `packer validate`:
   (what 1.2.x deprecates in its favour; 1.1.1 always attaches that ISO as ide2);
 - a `disks` block gets the `storage_pool_type` that 1.1.1 requires (1.2.x detects it).
 
-for_build() additionally drops the `<wait...>` pauses of boot_command and sets boot_wait to 0s:
+for_build() additionally drops the `<wait...>` pauses of boot_command and sets boot_wait to 1ms:
 they pace a real VM; the double answers at once.
 """
 
@@ -124,8 +124,33 @@ def for_build(text: str) -> str:
             line = re.sub(r"<wait[^>]*>", "", line)
             if line.strip() == "]":
                 in_boot_command = False
-        line = re.sub(r"^(\s*boot_wait\s*=\s*).*$", r'\g<1>"0s"', line)
+        # Not 0s: Packer reads a zero boot_wait as unset and waits its default 10s.
+        line = re.sub(r"^(\s*boot_wait\s*=\s*).*$", r'\g<1>"1ms"', line)
         out.append(line)
+    return "\n".join(out)
+
+
+def unanswered_ssh(text: str, port: int) -> str:
+    """The communicator talks to 127.0.0.1:port (where nothing speaks SSH) for 5 s at most.
+
+    The double is an API, not a VM: no SSH server comes up in it. A build with an SSH
+    communicator can only be followed up to the connect step, which then times out.
+    """
+    kept = [
+        line for line in text.split("\n") if not re.match(r"\s*ssh_(host|port|timeout)\s*=", line)
+    ]
+    out: list[str] = []
+    for line in kept:
+        out.append(line)
+        communicator = re.match(r"(\s*)communicator\s*=", line)
+        if communicator:
+            indent = communicator.group(1)
+            out += [
+                f'{indent}ssh_host    = "127.0.0.1"',
+                f"{indent}ssh_port    = {port}",
+                f'{indent}ssh_timeout = "5s"',
+            ]
+    assert len(out) == len(kept) + 3, "no single communicator argument in the template"
     return "\n".join(out)
 
 

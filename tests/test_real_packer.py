@@ -250,14 +250,7 @@ def built(
         template = workdir / TEMPLATE
         text = packer_compat.for_build(template.read_text())
         if values.get("communicator", "ssh") != "none":
-            # The double is no VM: nothing answers SSH. Point the communicator at a port that
-            # hangs up and let it time out, so the build stops at the connect step.
-            text = re.sub(
-                r"(\n(\s*)communicator\s*=.*\n)",
-                rf'\1\2ssh_host = "127.0.0.1"\n\2ssh_port = {listener.port}\n\2ssh_timeout = "5s"\n',
-                text,
-                count=1,
-            )
+            text = packer_compat.unanswered_ssh(text, listener.port)
         template.write_text(text)
         done = run(
             "packer",
