@@ -295,19 +295,18 @@ class ProxmoxDouble:
         for gone in [g for g in params.get("delete", "").split(",") if g]:
             old = vm.config.pop(gone, None)
             if old is not None and DISK_KEY.fullmatch(gone):
-                volume = disk_volume(old)
-                if "media=cdrom" in old or volume.endswith("-cloudinit"):
-                    if volume.endswith("-cloudinit"):
-                        self._free(volume)
-                elif not gone.startswith("unused"):
-                    vm.config[self._free_key(vm, "unused")] = volume
+                if gone.startswith("unused"):
+                    self._free(disk_volume(old))
                 else:
-                    self._free(volume)
+                    self._detach(vm, old)
         for key, value in params.items():
             if key in ("delete", "digest", "vmid", "node", "skiplock", "background_delay"):
                 continue
             if DISK_KEY.fullmatch(key):
+                old = vm.config.get(key)
                 value = self._disk_value(vm, key, value)
+                if old is not None and disk_volume(old) != disk_volume(value):
+                    self._detach(vm, old)
             elif re.fullmatch(r"net\d+", key):
                 value = canonical_net(value, vm.vmid, int(key[3:]))
             elif key == "tags":
@@ -315,6 +314,15 @@ class ProxmoxDouble:
                 value = ";".join(t for t in re.split(r"[,; ]+", value) if t)
             vm.config[key] = value
         vm.name = str(vm.config.get("name", vm.name))
+
+    def _detach(self, vm: VirtualMachine, value: str) -> None:
+        """A drive taken off the VM, as PVE does it: a cloud-init drive is freed, a disk is
+        kept as unusedN, an ISO or an empty drive just goes."""
+        volume = disk_volume(value)
+        if volume.endswith("-cloudinit"):
+            self._free(volume)
+        elif owns_volume(value) and volume.partition(":")[0] in self.storages:
+            vm.config[self._free_key(vm, "unused")] = volume
 
     @staticmethod
     def _free_key(vm: VirtualMachine, prefix: str) -> str:
@@ -392,7 +400,10 @@ class ProxmoxDouble:
             raise ApiError(500, f"VM {newid} already exists")
         target = params.get("target") or node
         self._node(target)
-        config = copy.deepcopy(source.config)
+        # PVE copies the drives in use; a source's unusedN volumes stay with the source.
+        config = {
+            k: v for k, v in copy.deepcopy(source.config).items() if not k.startswith("unused")
+        }
         config.pop("template", None)
         config["name"] = params.get("name", f"Copy-of-VM-{source.name}")
         if "description" in params:
