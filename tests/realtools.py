@@ -13,7 +13,9 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from conftest import PACKER_PLUGIN_PATH, TOFU_PLUGIN_DIR, tool
+import pytest
+
+from conftest import IN_CI, PACKER_PLUGIN_PATH, TOFU_PLUGIN_DIR, tool
 
 TIMEOUT = 180  # seconds; a hung tool fails its test instead of hanging the suite
 PROVIDER = "bpg/proxmox"
@@ -96,8 +98,18 @@ def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
 # --- OpenTofu -------------------------------------------------------------------------------
 
 
+def missing(what: str) -> None:
+    """conftest.tool's policy for a plugin: skip on a developer's machine, fail in CI."""
+    reason = f"{what} is not installed (scripts/build-tools.sh builds it)"
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def provider_version() -> str:
     """The one bpg/proxmox version in the plugin dir (registry/namespace/type/VERSION/os_arch)."""
+    if not TOFU_PLUGIN_DIR.is_dir():
+        missing(f"the {PROVIDER} provider ({TOFU_PLUGIN_DIR})")
     versions = sorted(
         p.name for p in TOFU_PLUGIN_DIR.glob(f"*/{PROVIDER}/*") if (p.is_dir() and any(p.iterdir()))
     )
@@ -138,6 +150,8 @@ def tofu_init(tofu_dir: Path, env: Mapping[str, str]) -> None:
 
 def packer_plugin_version() -> str:
     """Version of the installed Proxmox plugin, from the name `packer plugins install` gave it."""
+    if not PACKER_PLUGIN_PATH.is_dir():
+        missing(f"packer-plugin-proxmox ({PACKER_PLUGIN_PATH})")
     found = sorted(
         {
             m.group(1)
