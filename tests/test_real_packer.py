@@ -10,7 +10,9 @@ What each test proves:
 - `packer build` against the Proxmox VE API double drives the API the way the plugin does:
   creates the VM from the template's values, boots it from the ISO, types boot_command as
   sendkey, stops it and converts it to the template, which the test compares field by field
-  with the values Packer itself evaluates from the rendered template.
+  with the values Packer itself evaluates from the rendered template; then the rendered
+  OpenTofu (real bpg provider) clones that very template into the nodes' VMs, has nothing left
+  to plan, and destroys them again.
 """
 
 from __future__ import annotations
@@ -29,8 +31,16 @@ import pytest
 from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import disk_volume, split_options
 from proxmox_double.keys import typed_text
-from realtools import isolated_env, packer_plugin_version, run, write_tree
+from realtools import (
+    isolated_env,
+    packer_plugin_version,
+    pin_built_provider,
+    run,
+    tofu_init,
+    write_tree,
+)
 from ruamel.yaml import YAML
+from test_real_tofu import TOFU_DIR, assert_vm_matches, rendered_values, tofu_env
 
 from conftest import EXAMPLES, EXAMPLES_DIR, ROOT
 from generator.pipeline import render_tree
@@ -281,9 +291,9 @@ def options(value: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("built", sorted(CASES), indirect=True)
 def test_packer_build_against_the_double(
-    built: tuple[ProxmoxDouble, Path, dict[str, Any], Any],
+    built: tuple[ProxmoxDouble, Path, dict[str, Any], Any], tmp_path: Path
 ) -> None:
-    double, _, values, done = built
+    double, workdir, values, done = built
     output = done.stdout + done.stderr
     assert TOKEN_SECRET not in output
     vmid = values["vm_id"]
@@ -352,4 +362,23 @@ def test_packer_build_against_the_double(
         ]
     if values["boot_iso"][0].get("unmount"):
         assert not any(iso_file in str(v) for v in config.values()), config
+    assert double.unknown == [] and double.rejected == []
+
+    # The rendered OpenTofu clones exactly this template into the nodes' VMs, and destroys them.
+    tofu_dir = workdir.parents[1] / TOFU_DIR
+    env = tofu_env(tmp_path, double)
+    pin_built_provider(tofu_dir)
+    tofu_init(tofu_dir, env)
+    tofu_values = rendered_values(tofu_dir, env)
+    assert (tofu_values["template_vmid"], tofu_values["template_node"]) == (vmid, values["node"])
+    volumes = double.volumes()
+    run("tofu", ["apply", "-auto-approve", "-no-color"], tofu_dir, env)
+    nodes = tofu_values["nodes"]
+    assert set(double.vms) == {vmid, *(node["vm_id"] for node in nodes.values())}
+    for name, node in nodes.items():
+        assert_vm_matches(double, node["vm_id"], name, node, tofu_values)
+    run("tofu", ["plan", "-detailed-exitcode", "-no-color"], tofu_dir, env, codes=(0,))
+    run("tofu", ["destroy", "-auto-approve", "-no-color"], tofu_dir, env)
+    assert set(double.vms) == {vmid} and double.vms[vmid].template
+    assert double.volumes() == volumes
     assert double.unknown == [] and double.rejected == []

@@ -169,7 +169,7 @@ def tofu_env(tmp_path: Path, double: ProxmoxDouble) -> dict[str, str]:
     # rendered.
     return isolated_env(
         tmp_path / "home",
-        TF_VAR_proxmox_api_token=TOKEN,
+        TF_VAR_proxmox_api_token=double.token,
         SSL_CERT_FILE=str(double.certfile),
     )
 
