@@ -43,9 +43,10 @@ VALID_FIXTURES = ROOT / "tests" / "fixtures" / "valid"
 
 
 def _configs() -> list[Path]:
+    """Every example and valid fixture that renders OpenTofu."""
     dirs = [EXAMPLES_DIR / name for name in EXAMPLES]
     dirs += sorted(p for p in VALID_FIXTURES.iterdir() if (p / "cluster.yaml").is_file())
-    return dirs
+    return [d for d in dirs if any(k.startswith(f"{TOFU_DIR}/") for k in render_tree(d).files)]
 
 
 CONFIGS = _configs()
@@ -54,12 +55,7 @@ CONFIGS = _configs()
 @pytest.mark.parametrize("config", CONFIGS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS])
 def test_rendered_tofu_validates_with_the_real_provider(config: Path, tmp_path: Path) -> None:
     files = render_tree(config).files
-    tofu = {k: v for k, v in files.items() if k.startswith(f"{TOFU_DIR}/")}
-    if not tofu:
-        # Not a skip: this configuration renders no OpenTofu, so there is nothing to validate.
-        assert b"tofu" not in (config / "cluster.yaml").read_bytes().split(b"provisioners")[-1]
-        return
-    write_tree(tmp_path, tofu)
+    write_tree(tmp_path, {k: v for k, v in files.items() if k.startswith(f"{TOFU_DIR}/")})
     workdir = tmp_path / TOFU_DIR
     env = isolated_env(tmp_path / "home")
     pin_built_provider(workdir)
@@ -312,3 +308,16 @@ def test_plan_apply_replan_destroy_against_the_double(
     assert double.vms[FOREIGN_VM].status == "running"
     assert double.unknown == []
     assert double.rejected == []
+
+
+@pytest.mark.parametrize("case", ["homelab"], indirect=True)
+def test_a_wrong_token_changes_nothing(
+    case: Case, cluster: tuple[ProxmoxDouble, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    double, workdir, _ = cluster
+    before = set(double.vms)
+    env = {**tofu_env(tmp_path, double), "TF_VAR_proxmox_api_token": f"{TOKEN[:-4]}0000"}
+    done = run("tofu", ["apply", "-auto-approve", "-no-color"], workdir, env, ok=False)
+    assert "401" in done.stderr and "authentication failure" in done.stderr, done.stderr
+    assert double.rejected and set(double.vms) == before
+    assert double.writes() == []

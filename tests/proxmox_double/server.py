@@ -539,7 +539,7 @@ class ProxmoxDouble:
     def status_change(self, params: dict[str, str], node: str, vmid: str, action: str) -> Any:
         vm = self._vm_on(node, vmid)
         if vm.template:
-            raise ApiError(500, "you can't start a vm if it's a template")
+            raise ApiError(500, f"you can't {action} a vm if it's a template")
         vm.status = "running" if action in ("start", "reboot", "reset", "resume") else "stopped"
         return self._new_task(node, f"qm{action}", vm.vmid)
 
