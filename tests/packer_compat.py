@@ -114,16 +114,10 @@ def add_pool_types(text: str, diagnostics: str, pool_type: str) -> str:
 
 
 def for_build(text: str) -> str:
-    lines = text.split("\n")
     out = []
-    in_boot_command = False
-    for line in lines:
-        if re.match(r"\s*boot_command\s*=\s*\[", line):
-            in_boot_command = True
-        if in_boot_command:
-            line = re.sub(r"<wait[^>]*>", "", line)
-            if line.strip() == "]":
-                in_boot_command = False
+    for line in text.split("\n"):
+        # `<wait...>` means something only in a boot command (wherever its strings are built).
+        line = re.sub(r"<wait[^>]*>", "", line)
         # Not 0s: Packer reads a zero boot_wait as unset and waits its default 10s.
         line = re.sub(r"^(\s*boot_wait\s*=\s*).*$", r'\g<1>"1ms"', line)
         out.append(line)
@@ -150,7 +144,7 @@ def unanswered_ssh(text: str, port: int) -> str:
                 f"{indent}ssh_port    = {port}",
                 f'{indent}ssh_timeout = "5s"',
             ]
-    assert len(out) == len(kept) + 3, "no single communicator argument in the template"
+    assert len(out) > len(kept), "no communicator argument in the template"
     return "\n".join(out)
 
 

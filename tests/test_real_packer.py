@@ -50,7 +50,6 @@ TEMPLATE = "talos.pkr.hcl"
 VAR_FILE = "variables.pkrvars.hcl"
 TOKEN_ID = "clustergen@pve!packer"
 TOKEN_SECRET = "4f9d2c7e-1a3b-4e5f-8a9b-0c1d2e3f4a5b"
-SECRETS = ("token", "password", "username")  # never evaluated in the open
 VALID_FIXTURES = ROOT / "tests" / "fixtures" / "valid"
 # PVE storage type -> the storage_pool_type plugin 1.1.1 requires.
 POOL_TYPES = {
@@ -185,14 +184,34 @@ def hcl_expression(value: Any) -> str:
     raise TypeError(f"unexpected HCL value {value!r}")
 
 
-def source_values(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Every argument of the proxmox-iso source, evaluated by Packer (secrets left out)."""
+def sources(workdir: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every proxmox-iso source by name, its arguments evaluated by Packer.
+
+    Secrets (token, password, username arguments) are left out, and a sensitive local (a
+    generated password) is evaluated as the placeholder "@name@": Packer would print the whole
+    value as sensitive, and a generated value differs between runs anyway.
+    """
     parsed = hcl2.loads((workdir / TEMPLATE).read_text())
-    (source,) = parsed["source"]
-    (by_name,) = source['"proxmox-iso"'].values()
-    body = {k: v for k, v in by_name.items() if not k.startswith("__") and k not in SECRETS}
-    values: dict[str, Any] = evaluate(workdir, env, hcl_expression(body))
-    return values
+    hidden = {
+        name.strip('"')
+        for block in parsed.get("local", [])
+        for name, body in block.items()
+        if isinstance(body, dict) and body.get("sensitive") is True
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for source in parsed["source"]:
+        for name, body in source.get('"proxmox-iso"', {}).items():
+            kept = {
+                k: v
+                for k, v in body.items()
+                if not k.startswith("__") and not re.search(r"(^|_)(password|token|username)$", k)
+            }
+            expression = hcl_expression(kept)
+            for local in hidden:
+                expression = re.sub(rf"\blocal\.{local}\b", f'"@{local}@"', expression)
+            found[name.strip('"')] = evaluate(workdir, env, expression)
+    assert found, "no proxmox-iso source in the template"
+    return found
 
 
 class ClosingListener:
@@ -234,8 +253,8 @@ CASES = {
 @pytest.fixture
 def built(
     request: pytest.FixtureRequest, example_copy: Callable[[str], Path], tmp_path: Path
-) -> Iterator[tuple[ProxmoxDouble, Path, dict[str, Any], Any]]:
-    """(double, packer dir, the source's values, the finished `packer build`)."""
+) -> Iterator[tuple[ProxmoxDouble, Path, dict[str, dict[str, Any]], Any]]:
+    """(double, packer dir, each source's values by name, the finished `packer build`)."""
     nodes, storages = CASES[request.param]
     certfile, keyfile = self_signed_cert(tmp_path)
     double = ProxmoxDouble(token=f"{TOKEN_ID}={TOKEN_SECRET}", nodes=nodes)
@@ -252,14 +271,15 @@ def built(
         write_tree(root, render_tree(root).files)
         workdir = root / PACKER_DIR
         env = packer_env(tmp_path / "home", SSL_CERT_FILE=str(certfile))
-        values = source_values(workdir, env)
-        iso_storage, _, iso = str(values["boot_iso"][0]["iso_file"]).partition(":")
-        double.add_iso(iso_storage, iso.removeprefix("iso/"))
-        pool = double.storages[values["disks"][0]["storage_pool"]].type
-        compat_copy(workdir, env, POOL_TYPES[pool])
+        built = sources(workdir, env)
+        for values in built.values():
+            iso_storage, _, iso = str(values["boot_iso"][0]["iso_file"]).partition(":")
+            double.add_iso(iso_storage, iso.removeprefix("iso/"))
+        pool = next(iter(built.values()))["disks"][0]["storage_pool"]
+        compat_copy(workdir, env, POOL_TYPES[double.storages[pool].type])
         template = workdir / TEMPLATE
         text = packer_compat.for_build(template.read_text())
-        if values.get("communicator", "ssh") != "none":
+        if any(v.get("communicator", "ssh") != "none" for v in built.values()):
             text = packer_compat.unanswered_ssh(text, listener.port)
         template.write_text(text)
         done = run(
@@ -269,19 +289,21 @@ def built(
             env,
             ok=None,
         )
-        yield double, workdir, values, done
+        yield double, workdir, built, done
     finally:
         listener.close()
         double.shutdown()
 
 
-def expected_text(boot_command: list[str]) -> str:
-    """What boot_command types: <enter> is a newline, pauses type nothing."""
+def expected_typing(boot_command: list[str]) -> re.Pattern[str]:
+    """What boot_command types: <enter> is a newline, pauses type nothing, "@name@" (a
+    sensitive local) is some non-empty text of one line."""
     text = re.sub(r"<wait[^>]*>", "", "".join(boot_command))
     text = text.replace("<enter>", "\n").replace("<return>", "\n").replace("<spacebar>", " ")
     text = text.replace("<tab>", "\t")
-    assert "<" not in text or not re.search(r"<[a-zA-Z]+>", text), f"unhandled special key: {text}"
-    return text
+    assert not re.search(r"<[a-zA-Z]+>", text), f"unhandled special key: {text}"
+    parts = re.split(r"@[a-z_]+@", text)
+    return re.compile("[^\n]+?".join(re.escape(p) for p in parts), re.DOTALL)
 
 
 def options(value: str) -> dict[str, str]:
@@ -289,25 +311,25 @@ def options(value: str) -> dict[str, str]:
     return {"": first, **dict(o.split("=", 1) for o in rest)}
 
 
-@pytest.mark.parametrize("built", sorted(CASES), indirect=True)
-def test_packer_build_against_the_double(
-    built: tuple[ProxmoxDouble, Path, dict[str, Any], Any], tmp_path: Path
-) -> None:
-    double, workdir, values, done = built
-    output = done.stdout + done.stderr
-    assert TOKEN_SECRET not in output
+def vm_writes(double: ProxmoxDouble, vmid: int) -> list[tuple[str, str]]:
+    mine = [c for c in double.calls if re.match(rf"/nodes/[^/]+/qemu/{vmid}/", c.path)]
+    return [(c.method, c.path.rsplit("/", 1)[-1]) for c in mine if c.method != "GET"]
+
+
+def check_created(double: ProxmoxDouble, values: dict[str, Any]) -> None:
+    """The plugin created the VM from the source's values, booted it and typed boot_command."""
     vmid = values["vm_id"]
     creates = [
-        c for c in double.calls if c.method == "POST" and re.fullmatch(r"/nodes/[^/]+/qemu", c.path)
+        c
+        for c in double.calls
+        if c.method == "POST"
+        and c.path == f"/nodes/{values['node']}/qemu"
+        and c.params.get("vmid") == str(vmid)
     ]
-    assert [(c.path, c.params["vmid"]) for c in creates] == [
-        (f"/nodes/{values['node']}/qemu", str(vmid))
-    ]
+    assert len(creates) == 1, f"VM {vmid} created {len(creates)} times"
     created = creates[0].params
     iso_file = values["boot_iso"][0]["iso_file"]
-    assert any(v.startswith(f"{iso_file},") and "media=cdrom" in v for v in created.values()), (
-        created
-    )
+    assert any(v.startswith(f"{iso_file},") and "media=cdrom" in v for v in created.values())
     assert created["name"] == values["vm_name"]
     for key in ("cores", "sockets", "memory"):
         assert created[key] == str(values[key]), key
@@ -318,30 +340,23 @@ def test_packer_build_against_the_double(
         values["os"],
         values["scsi_controller"],
     )
+    writes = vm_writes(double, vmid)
+    assert ("POST", "start") in writes and ("PUT", "sendkey") in writes
+    assert writes.index(("POST", "start")) < writes.index(("PUT", "sendkey"))
+    keys = [c.params["key"] for c in double.calls if c.path.endswith(f"/qemu/{vmid}/sendkey")]
+    assert expected_typing(values["boot_command"]).fullmatch(typed_text(keys)), typed_text(keys)
 
-    calls = [(c.method, c.path.rsplit("/", 1)[-1]) for c in double.calls if c.method != "GET"]
-    assert calls.index(("POST", "start")) < calls.index(("PUT", "sendkey"))
-    vm_keys = [c.params["key"] for c in double.calls if c.path.endswith("/sendkey")]
-    assert typed_text(vm_keys) == expected_text(values["boot_command"])
 
-    if values.get("communicator", "ssh") != "none":
-        # Stopped at the connect step: everything before it happened, then Packer cleaned up.
-        assert done.returncode != 0
-        assert "Timeout waiting for SSH" in output, output
-        assert vmid not in double.vms
-        assert double.unknown == [] and double.rejected == []
-        return
-
-    assert done.returncode == 0, output
-    assert f"A template was created: {vmid}" in output
+def check_template(double: ProxmoxDouble, values: dict[str, Any]) -> None:
+    """The VM became the template the source describes."""
+    vmid = values["vm_id"]
     vm = double.vms[vmid]
     config = vm.config
-    assert set(double.vms) == {vmid}
     assert (vm.node, vm.template, vm.status) == (values["node"], True, "stopped")
-    assert calls.index(("PUT", "sendkey")) < calls.index(("POST", "template"))
+    writes = vm_writes(double, vmid)
+    assert writes.index(("PUT", "sendkey")) < writes.index(("POST", "template"))
     assert config["name"] == values["template_name"]
     assert config["description"] == values["template_description"]
-
     (disk,) = values["disks"]
     scsi0 = options(config["scsi0"])
     assert scsi0[""].startswith(f"{disk['storage_pool']}:base-{vmid}-disk-"), config["scsi0"]
@@ -354,31 +369,65 @@ def test_packer_build_against_the_double(
     (nic,) = values["network_adapters"]
     net0 = options(config["net0"])
     assert net0[""].split("=")[0] == nic["model"] and net0["bridge"] == nic["bridge"]
+    if nic.get("vlan_tag") not in (None, ""):
+        assert net0["tag"] == str(nic["vlan_tag"])
+    drives = [v for k, v in config.items() if re.fullmatch(r"(ide|sata|scsi)\d+", k)]
+    cloudinit = [disk_volume(d) for d in drives if disk_volume(d).endswith(f"vm-{vmid}-cloudinit")]
     if values.get("cloud_init"):
-        drives = [v for k, v in config.items() if re.fullmatch(r"(ide|sata|scsi)\d+", k)]
-        cloudinit = [d for d in drives if disk_volume(d).endswith(f"vm-{vmid}-cloudinit")]
-        assert [disk_volume(d).split(":")[0] for d in cloudinit] == [
-            values["cloud_init_storage_pool"]
-        ]
+        assert [v.split(":")[0] for v in cloudinit] == [values["cloud_init_storage_pool"]]
+    else:
+        assert cloudinit == []
     if values["boot_iso"][0].get("unmount"):
+        iso_file = values["boot_iso"][0]["iso_file"]
         assert not any(iso_file in str(v) for v in config.values()), config
+
+
+@pytest.mark.parametrize("built", sorted(CASES), indirect=True)
+def test_packer_build_against_the_double(
+    built: tuple[ProxmoxDouble, Path, dict[str, dict[str, Any]], Any], tmp_path: Path
+) -> None:
+    double, workdir, by_source, done = built
+    output = done.stdout + done.stderr
+    assert TOKEN_SECRET not in output
+    creates = [
+        c for c in double.calls if c.method == "POST" and re.fullmatch(r"/nodes/[^/]+/qemu", c.path)
+    ]
+    assert sorted(int(c.params["vmid"]) for c in creates) == sorted(
+        v["vm_id"] for v in by_source.values()
+    )
+    for values in by_source.values():
+        check_created(double, values)
     assert double.unknown == [] and double.rejected == []
 
-    # The rendered OpenTofu clones exactly this template into the nodes' VMs, and destroys them.
+    if any(v.get("communicator", "ssh") != "none" for v in by_source.values()):
+        # Stopped at the connect step: everything before it happened, then Packer cleaned up.
+        assert done.returncode != 0
+        assert "Timeout waiting for SSH" in output, output
+        assert set(double.vms).isdisjoint(v["vm_id"] for v in by_source.values())
+        return
+
+    assert done.returncode == 0, output
+    for values in by_source.values():
+        assert f"A template was created: {values['vm_id']}" in output
+        check_template(double, values)
+    assert set(double.vms) == {v["vm_id"] for v in by_source.values()}
+
+    # The rendered OpenTofu clones exactly one of these templates into the nodes' VMs, has
+    # nothing left to plan, and destroys them again.
     tofu_dir = workdir.parents[1] / TOFU_DIR
     env = tofu_env(tmp_path, double)
     pin_built_provider(tofu_dir)
     tofu_init(tofu_dir, env)
     tofu_values = rendered_values(tofu_dir, env)
-    assert (tofu_values["template_vmid"], tofu_values["template_node"]) == (vmid, values["node"])
-    volumes = double.volumes()
+    templates = {v["vm_id"]: v["node"] for v in by_source.values()}
+    assert templates.get(tofu_values["template_vmid"]) == tofu_values["template_node"]
+    volumes, before = double.volumes(), set(double.vms)
     run("tofu", ["apply", "-auto-approve", "-no-color"], tofu_dir, env)
     nodes = tofu_values["nodes"]
-    assert set(double.vms) == {vmid, *(node["vm_id"] for node in nodes.values())}
+    assert set(double.vms) == before | {node["vm_id"] for node in nodes.values()}
     for name, node in nodes.items():
         assert_vm_matches(double, node["vm_id"], name, node, tofu_values)
     run("tofu", ["plan", "-detailed-exitcode", "-no-color"], tofu_dir, env, codes=(0,))
     run("tofu", ["destroy", "-auto-approve", "-no-color"], tofu_dir, env)
-    assert set(double.vms) == {vmid} and double.vms[vmid].template
-    assert double.volumes() == volumes
+    assert set(double.vms) == before and double.volumes() == volumes
     assert double.unknown == [] and double.rejected == []
