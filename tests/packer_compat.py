@@ -103,11 +103,25 @@ def drop_unsupported(text: str, problems: list[Unsupported]) -> str:
 
 
 def add_pool_types(text: str, diagnostics: str, pool_type: str) -> str:
-    wanted = {int(n) for n in _POOL_TYPE.findall(diagnostics)}
+    """storage_pool_type into each disks block 1.1.1 asks it for; a diagnostic names the disk's
+    index and the line of its source block (a template may have several sources)."""
     lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if re.match(r"\s*disks\s*\{\s*$", line)]
-    for n in sorted(wanted, reverse=True):
-        start = starts[n]
+    wanted: list[tuple[int, int]] = []  # (line of the source block, disk index)
+    for chunk in diagnostics.split("Error: ")[1:]:
+        where = re.search(r"on \S+ line (\d+):", chunk)
+        for n in _POOL_TYPE.findall(chunk):
+            assert where is not None, chunk
+            wanted.append((int(where.group(1)), int(n)))
+    assert wanted, diagnostics
+    inserts = []
+    for source_line, n in wanted:
+        disks = [
+            i
+            for i, line in enumerate(lines)
+            if i >= source_line - 1 and re.match(r"\s*disks\s*\{\s*$", line)
+        ]
+        inserts.append(disks[n])
+    for start in sorted(set(inserts), reverse=True):
         indent = re.match(r"\s*", lines[start]).group(0)  # type: ignore[union-attr]
         lines.insert(start + 1, f'{indent}  storage_pool_type = "{pool_type}"')
     return "\n".join(lines)
