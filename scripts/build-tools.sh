@@ -24,7 +24,7 @@ KUBECONFORM_VERSION=v0.7.0
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=${TOOLS_DIR:-$root/.tools}
 bin=$tools/bin
-mkdir -p "$bin" "$tools/stamps"
+mkdir -p "$bin" "$tools/stamps" "$tools/logs"
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 export CGO_ENABLED=0
 goarch=$(go env GOARCH)
@@ -37,12 +37,13 @@ fresh() { # fresh NAME VERSION: the cached build of NAME is at VERSION and its b
 stamp() { printf '%s' "$2" >"$tools/stamps/$1"; }
 
 timed() { # timed NAME VERSION CMD...: run CMD, print one line with the time it took
-  local name=$1 version=$2 start end
+  local name=$1 version=$2 start end log
   shift 2
+  log=$tools/logs/${name//\//-}.log # names like bpg/proxmox hold a slash
   start=$(date +%s)
-  if ! "$@" >"$tools/$name.log" 2>&1; then
-    echo "tools: $name $version: build FAILED (log: $tools/$name.log)" >&2
-    tail -n 20 "$tools/$name.log" >&2
+  if ! "$@" >"$log" 2>&1; then
+    echo "tools: $name $version: build FAILED (log: $log)" >&2
+    tail -n 20 "$log" >&2
     exit 1
   fi
   end=$(date +%s)
@@ -107,8 +108,8 @@ else
   timed packer-plugin-proxmox "$PACKER_PROXMOX_VERSION" build_in_copy github.com/hashicorp/packer-plugin-proxmox "$PACKER_PROXMOX_VERSION" . "$plugin_bin"
   rm -rf "$tools/packer-plugins"
   PACKER_PLUGIN_PATH=$tools/packer-plugins CHECKPOINT_DISABLE=1 \
-    "$bin/packer" plugins install --path "$plugin_bin" github.com/hashicorp/proxmox >"$tools/packer-plugins.log" 2>&1 \
-    || { cat "$tools/packer-plugins.log" >&2; exit 1; }
+    "$bin/packer" plugins install --path "$plugin_bin" github.com/hashicorp/proxmox >"$tools/logs/packer-plugins.log" 2>&1 \
+    || { cat "$tools/logs/packer-plugins.log" >&2; exit 1; }
   stamp packer-plugin-proxmox "$PACKER_PROXMOX_VERSION"
 fi
 

@@ -41,7 +41,9 @@ RUN_TIMEOUT = 120
 def double(tmp_path: Path) -> Iterator[ProxmoxDouble]:
     certfile, keyfile = self_signed_cert(tmp_path)
     api = ProxmoxDouble(token=f"{TOKEN_ID}={TOKEN_SECRET}", nodes=("pve1", "pve2", "pve3"))
-    api.add_template(9100, "pve1", "talos-prod-template")
+    # multi-host keeps its disks on shared Ceph: a clone to another node needs shared storage.
+    api.add_storage("ceph-vm", "rbd", shared=True, content=("images", "rootdir"))
+    api.add_template(9100, "pve1", "talos-prod-template", storage="ceph-vm")
     # A VM that is not part of the cluster: nothing may touch it.
     api.add_template(300, "pve2", "someone-elses-vm")
     api.vms[300].template = False
