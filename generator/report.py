@@ -25,8 +25,9 @@ def _github_escape(value: str, *, prop: bool = False) -> str:
 def _github(d: Diagnostic) -> str:
     level = "error" if d.is_error else "warning"
     message = f"{d.path}: {d.message}" + (f" ({d.hint})" if d.hint else "")
+    where = f"file={_github_escape(d.file, prop=True)},line={d.line},col={d.col}," if d.file else ""
     return (
-        f"::{level} file={_github_escape(d.file, prop=True)},line={d.line},col={d.col},"
+        f"::{level} {where}"
         f"title={_github_escape('clustergen ' + d.path, prop=True)}::{_github_escape(message)}"
     )
 
@@ -54,3 +55,14 @@ def format_diagnostics(diagnostics: Iterable[Diagnostic], fmt: str) -> str:
         return json.dumps(as_dicts(items), indent=2)
     render = _github if fmt == "github" else _text
     return "\n".join(render(d) for d in items)
+
+
+def error_records(message: str, kind: str, files: Iterable[str] = ()) -> list[Diagnostic]:
+    """A usage, conflict, file-system or internal error as diagnostics, so --format json
+    and github carry it like every other problem: one per file it names (else one).
+    The first line is the message, the rest (listing, advice) the hint."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    headline = lines[0].rstrip(":") if lines else kind
+    hint = " ".join(line for line in lines[1:] if not any(f == line.split(":")[0] for f in files))
+    named = list(files) or [""]
+    return [Diagnostic(f, 1 if f else 0, 1 if f else 0, f"({kind})", headline, hint) for f in named]

@@ -307,9 +307,13 @@ def is_sops_output(path: str) -> bool:
 
 
 def _needles(secrets: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(secret key, text to look for): each value raw, base64-encoded (a Secret's `data:`)
-    and percent-encoded (a token id in a URL: `root%40pam%21name`)."""
+    """(secret key, text to look for): each value raw and in every form an output or a
+    message can hold it: escaped as the templates' YAML, HCL and JSON strings escape it (a
+    token id with `"` or `\\` is written escaped, and the raw value is then nowhere),
+    single-quoted YAML, base64 (a Secret's `data:`) and percent-encoded (a URL)."""
     from urllib.parse import quote
+
+    from generator import filters
 
     out = []
     for key, value in sorted(secrets.items()):
@@ -317,11 +321,24 @@ def _needles(secrets: Mapping[str, str]) -> list[tuple[str, str]]:
             continue
         forms = (
             value,
+            filters.hcl_string(value)[1:-1],
+            filters.yaml(value).removeprefix('"').removesuffix('"'),
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            value.replace("'", "''"),
             base64.b64encode(value.encode("utf-8")).decode("ascii"),
             quote(value, safe=""),
         )
-        out += [(key, form) for form in dict.fromkeys(forms)]
+        out += [(key, form) for form in dict.fromkeys(forms) if form]
     return out
+
+
+def redact(text: str, secrets: Mapping[str, str]) -> str:
+    """text with every form of every secret value replaced by MASK."""
+    # Longest first: an escaped form contains the raw prefix of the value.
+    for _key, needle in sorted(_needles(secrets), key=lambda kn: -len(kn[1])):
+        text = text.replace(needle, MASK)
+    return text
 
 
 def guard(files: Mapping[str, bytes], secrets: Mapping[str, str]) -> None:
@@ -420,10 +437,7 @@ def _encrypted_regex(data: Any) -> re.Pattern[str] | None:
 
 def _redacted(rendered: bytes, secrets: Mapping[str, str]) -> bytes:
     """The rendered plaintext with secret values masked: what `check` shows as expected."""
-    text = rendered.decode("utf-8")
-    for _key, needle in _needles(secrets):
-        text = text.replace(needle, MASK)
-    return text.encode("utf-8")
+    return redact(rendered.decode("utf-8"), secrets).encode("utf-8")
 
 
 @dataclass

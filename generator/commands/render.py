@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import sys
-
 from generator import pipeline, sync
 from generator.options import Options
-from generator.output import emit_diagnostics, info
+from generator.output import emit_diagnostics, info, write_err, write_out
 
 VERBS = {"create": "created", "update": "updated", "remove": "removed"}
 
@@ -15,18 +13,25 @@ def run(options: Options) -> int:
     # A dry run writes nothing, so it needs no encryption: like check it compares decrypted
     # content when the key is there and the structure when it is not.
     result = pipeline.render_tree(options.config_dir, root, check=options.dry_run)
-    emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     managed = result.output_dirs
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
-        sys.stdout.write(sync.unified_diff(plan))
+        emit_diagnostics(
+            [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
+        )
+        write_out(sync.unified_diff(plan))
+        if plan.refused:
+            write_err(sync.refused_message(plan))
         if plan.conflicts:
-            print(sync.conflict_message(plan), file=sys.stderr)
+            write_err(sync.conflict_message(plan))
         info(options.fmt, _summary(plan, dry_run=True))
         return 0
     root.mkdir(parents=True, exist_ok=True)
     with sync.locked(root):
         plan = sync.plan(root, result.files, managed)
+        emit_diagnostics(
+            [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
+        )
         sync.apply(root, plan, force=options.force)
     for change in plan.changes:
         info(options.fmt, f"{VERBS[change.action]} {change.path}")
