@@ -92,6 +92,9 @@ def read_file(path: Path, *, shown: str | None = None, cap: int = MAX_FILE_BYTES
     """One input file (cluster.yaml, a key file): the last component must be a regular file,
     not a link; its directory is what the user named. FileNotFoundError when it is absent."""
     shown = shown or str(path)
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):  # before open: opening a FIFO or device has effects
+        raise NotRegular(shown, _not_followed(kind(info.st_mode)))
     try:
         fd = os.open(path, _READ_FLAGS)
     except OSError as exc:

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -29,7 +30,8 @@ from typing import Any
 
 from generator import resources
 from generator.errors import Diagnostic, InputError, UsageError
-from generator.load import Document, display_name, load_yaml
+from generator.load import Document, display_name, load_yaml, read_input
+from generator.safefs import NotRegular, Tree, UnsafePath
 
 SECRETS_FILE = "secrets.sops.yaml"
 SOPS_CONFIG = ".sops.yaml"
@@ -43,6 +45,7 @@ PLACEHOLDERS: Mapping[str, str] = {
 KEY_HINT = "set SOPS_AGE_KEY_FILE to the age key file, e.g. export SOPS_AGE_KEY_FILE=$PWD/age.key"
 MASK = "<encrypted>"
 SOPS_TIMEOUT = 60
+MAX_SOPS_BYTES = 4 * 1024 * 1024
 
 # sops exit codes (cmd/sops/codes): 128 could not retrieve the data key; 25 a value does
 # not decrypt, 51 MAC mismatch (both: the file was changed without sops).
@@ -159,10 +162,16 @@ def is_encrypted(data: Any) -> bool:
 
 
 def decrypt(path: Path, *, shown: str | None = None, encrypted: Any = None) -> bytes:
-    """The plaintext of a sops-encrypted YAML file, in memory."""
+    """The plaintext of a sops-encrypted YAML file, in memory. The file is read here (a
+    regular file, never through a link) and handed to sops on stdin."""
     shown = shown or display_name(path)
+    return decrypt_bytes(read_input(path, shown, MAX_SOPS_BYTES), shown=shown, encrypted=encrypted)
+
+
+def decrypt_bytes(data: bytes, *, shown: str, encrypted: Any = None) -> bytes:
+    """The plaintext of sops-encrypted YAML bytes (given on stdin, never as a path)."""
     code, out, err = _run(
-        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())]
+        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"], stdin=data
     )
     if code != 0:
         raise _decrypt_error(code, err, shown, encrypted)
@@ -174,8 +183,17 @@ def find_config(start: Path) -> Path | None:
     here = start.resolve()
     for folder in (here, *here.parents):
         candidate = folder / SOPS_CONFIG
-        if candidate.is_file():
-            return candidate
+        try:
+            info = os.lstat(candidate)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            # sops would read it through the link; clustergen hands sops no such file.
+            raise UsageError(
+                f"{display_name(candidate)} is not a regular file (a link?): "
+                "clustergen never follows links"
+            )
+        return candidate
     return None
 
 
@@ -221,10 +239,10 @@ def encrypt(
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from generator.validate import validator_class
 
     schema = json.loads(resources.schema_path("secrets").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return validator_class()(schema)
 
 
 def _plain_yaml(text: bytes) -> Any:
@@ -478,17 +496,21 @@ def seal(
         wanted = rule_recipients(config, _rule_name(target, config))
         return wanted is None or frozenset(_recipients(document)) == wanted
 
+    tree = Tree(output_root)
     for path, plain in files.items():
         if not is_sops_output(path):
             continue
         target = output_root / path
-        existing = target.read_bytes() if target.is_file() else None
+        try:
+            existing = tree.read(path, cap=MAX_SOPS_BYTES)
+        except (NotRegular, UnsafePath):
+            existing = None  # a link or FIFO in its place: sync refuses it, never read here
         existing_data: Any = None
         if existing is not None:
             try:
                 existing_data = _load_all(existing)
-            except Exception:  # unparsable: it cannot be ours, replace it
-                existing_data = None
+            except Exception:  # does not parse: not sops' output, so plaintext (never shown)
+                raise _plaintext_error(path) from None
             existing_doc = existing_data[0] if existing_data and len(existing_data) == 1 else None
             if existing_data and not is_encrypted(existing_doc):
                 raise _plaintext_error(path)
@@ -515,7 +537,9 @@ def seal(
 
         if existing is not None and existing_doc is not None:
             try:
-                decrypted: bytes | None = decrypt(target, shown=path, encrypted=existing_doc)
+                decrypted: bytes | None = decrypt_bytes(
+                    existing, shown=path, encrypted=existing_doc
+                )
             except (UsageError, InputError):
                 # Encrypted for other recipients or changed by hand: replacing it is the fix.
                 decrypted = None
@@ -545,6 +569,7 @@ def seal(
         result.files[path] = encrypt(
             plain, _rule_name(target, config), config=config, cwd=config.parent
         )
+    tree.close()
     return result
 
 
@@ -552,7 +577,7 @@ def rule_recipients(config: Path, name: str) -> frozenset[str] | None:
     """The age recipients of the first creation rule that matches name (sops' order);
     None when that cannot be told (unreadable config, other key types, no match)."""
     try:
-        data = _plain_yaml(config.read_bytes())
+        data = _plain_yaml(read_input(config, SOPS_CONFIG, MAX_SOPS_BYTES))
     except Exception:  # an unreadable .sops.yaml is reported by sops when it encrypts
         return None
     rules = data.get("creation_rules") if isinstance(data, dict) else None
