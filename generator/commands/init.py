@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from generator.errors import UsageError
 from generator.load import display_name
 from generator.options import Options
 from generator.output import info
+from generator.safefs import kind, read_file
 
 AGE_KEY = "age.key"
 GITIGNORE = ".gitignore"
@@ -73,7 +75,7 @@ def _read_identity(path: Path) -> str:
     from pyrage import x25519  # type: ignore[import-untyped,unused-ignore]
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_file(path, shown=AGE_KEY, cap=1 << 16).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {display_name(path)}: {exc}") from None
     for line in text.splitlines():
@@ -113,15 +115,15 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
     todo: list[Planned] = []
     kept: list[str] = []
     for name in INPUT_FILES:
-        if (config_dir / name).exists():
+        if _present(config_dir / name):
             kept.append(f"{name} (exists)")
         else:
             todo.append(Planned(name, (source / name).read_bytes()))
 
     key_path = config_dir / secrets.SOPS_CONFIG
-    has_config = key_path.exists()
+    has_config = _present(key_path)
     recipient: str | None = None
-    if (config_dir / AGE_KEY).exists():
+    if _present(config_dir / AGE_KEY):
         kept.append(f"{AGE_KEY} (exists)")
         recipient = _read_identity(config_dir / AGE_KEY)
     elif has_config:
@@ -137,7 +139,7 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
         assert recipient is not None  # no .sops.yaml: a key was read or created above
         todo.append(Planned(secrets.SOPS_CONFIG, sops_config(recipient)))
 
-    if (config_dir / secrets.SECRETS_FILE).exists():
+    if _present(config_dir / secrets.SECRETS_FILE):
         kept.append(f"{secrets.SECRETS_FILE} (exists)")
     else:
         if has_config:
@@ -159,7 +161,11 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
 
     gitignore = config_dir / GITIGNORE
     try:
-        existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else None
+        existing = (
+            read_file(gitignore, shown=GITIGNORE, cap=1 << 20).decode("utf-8")
+            if _present(gitignore)
+            else None
+        )
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {display_name(gitignore)}: {exc}") from None
     addition = _gitignore_addition(existing)
@@ -170,10 +176,26 @@ def plan(config_dir: Path, example: str) -> tuple[list[Planned], list[str]]:
     return todo, kept
 
 
+def _present(path: Path) -> bool:
+    """Whether anything is at path. A regular file is kept as it is; a link (dangling or
+    not), FIFO or directory is refused: init would otherwise read through it, or create a
+    key next to a name it then cannot write (and encrypt for a key it throws away)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"{display_name(path)} is {kind(info.st_mode)}: clustergen never follows links "
+            "and writes only regular files; replace it with the file itself or remove it"
+        )
+    return True
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Create path; O_EXCL makes "never overwrite" hold even against a racing writer, and
     the mode is set at creation, so age.key is never readable by others, not even briefly."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)  # the umask may have removed bits; 0600 must be exact
         os.write(fd, data)
@@ -201,11 +223,19 @@ def run(options: Options) -> int:
         path = config_dir / item.name
         try:
             if item.append:
-                with path.open("ab") as fh:
-                    fh.write(item.data)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+                try:
+                    os.write(fd, item.data)
+                finally:
+                    os.close(fd)
             else:
                 _write_new(path, item.data, item.mode)
         except FileExistsError:
+            if item.name == AGE_KEY:
+                # secrets.sops.yaml was encrypted for the key that could not be written.
+                raise UsageError(
+                    f"{AGE_KEY} appeared while init ran; run `clustergen init` again"
+                ) from None
             kept.append(f"{item.name} (appeared while init ran)")
             continue
         except OSError as exc:
