@@ -6,6 +6,7 @@ Command modules are imported only when chosen, so `validate` never imports the r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
@@ -33,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
 
 # Allocations between young collections in the CLI process (the default is 700).
 GC_THRESHOLD = 200_000
@@ -235,10 +237,8 @@ def entry() -> NoReturn:
         code = code or EXIT_BROKEN_PIPE
     except OSError:
         code = code or UsageError.exit_code
-    try:
+    with contextlib.suppress(OSError):
         sys.stderr.flush()
-    except OSError:
-        pass
     os._exit(code)
 
 

@@ -26,3 +26,19 @@ def control_character(value: str, allowed: str = "") -> tuple[int, str] | None:
 def describe_character(char: str) -> str:
     name = unicodedata.name(char, "")
     return f"U+{ord(char):04X}" + (f" {name}" if name else "")
+
+
+def visible(text: str, keep: str = "") -> str:
+    """text with every control or format character (except those in keep) written as an
+    escape (\\n, \\x1b, \\u202e), so that a value from the repo printed in a message
+    cannot move the cursor, recolour or reorder the terminal, or forge a line."""
+    if control_character(text, keep) is None:
+        return text
+    out = []
+    for char in text:
+        if char not in keep and unicodedata.category(char) in _CONTROL_CATEGORIES:
+            escaped = repr(char)[1:-1]
+            out.append(escaped if escaped != char else f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)

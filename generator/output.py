@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
+from generator.controls import visible
 from generator.errors import Diagnostic
 from generator.report import format_diagnostics
 
@@ -42,8 +43,6 @@ def write(text: str, stream: TextIO) -> None:
         text.encode(encoding)
     except (UnicodeEncodeError, LookupError):
         text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-    except UnicodeError:
-        pass
     stream.write(text)
 
 
@@ -73,8 +72,8 @@ def emit_diagnostics(
 def info(fmt: str, message: str) -> None:
     """A one-line result; silent in json format, where only structured output is printed."""
     if fmt != "json":
-        write(message + "\n", sys.stdout)
+        write(visible(message) + "\n", sys.stdout)
 
 
 def error(message: str) -> None:
-    write(f"clustergen: error: {message}\n", sys.stderr)
+    write(f"clustergen: error: {visible(message, keep=chr(10))}\n", sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from generator.controls import visible
 from generator.errors import Diagnostic
 
 FORMATS = ("text", "json", "github")
@@ -12,10 +13,11 @@ FORMATS = ("text", "json", "github")
 
 def _text(d: Diagnostic) -> str:
     message = f"{d.message} ({d.hint})" if d.hint else d.message
-    return f"{d.file}:{d.line}:{d.col}: {d.severity}: {d.path}: {message}"
+    return visible(f"{d.file}:{d.line}:{d.col}: {d.severity}: {d.path}: {message}")
 
 
 def _github_escape(value: str, *, prop: bool = False) -> str:
+    value = visible(value, keep="\r\n")
     value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if prop:
         value = value.replace(":", "%3A").replace(",", "%2C")
@@ -40,9 +42,9 @@ def as_dicts(diagnostics: Iterable[Diagnostic]) -> list[dict[str, str | int]]:
             "line": d.line,
             "col": d.col,
             "severity": d.severity,
-            "path": d.path,
-            "message": d.message,
-            "hint": d.hint,
+            "path": visible(d.path),
+            "message": visible(d.message),
+            "hint": visible(d.hint),
         }
         for d in sorted(diagnostics)
     ]

@@ -331,8 +331,8 @@ def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     if not isinstance(value, str):
         return
     where = ["proxmox_endpoint"]
-    if control_character(value) is not None:
-        return  # the schema's control-character rule reports it
+    if control_character(value) is not None or not re.fullmatch("[!-~]+", value):
+        return  # the schema reports it (control characters; printable ASCII only)
     authority = value.split("//", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:
         yield cluster.diag(

@@ -183,7 +183,8 @@ class Tree:
             info = os.stat(name, dir_fd=parent, follow_symlinks=False)
         if not stat.S_ISDIR(info.st_mode):
             raise UnsafePath(
-                shown, f"is {kind(info.st_mode)} where clustergen needs a directory (not a directory)"
+                shown,
+                f"is {kind(info.st_mode)} where clustergen needs a directory (not a directory)",
             )
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
@@ -325,7 +326,9 @@ class Tree:
             if not stat.S_ISREG(info.st_mode):  # checked before open: a FIFO or device
                 raise NotRegular(rel, _not_followed(kind(info.st_mode)))
         try:
-            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC, 0o644, dir_fd=parent)
+            fd = os.open(
+                name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC, 0o644, dir_fd=parent
+            )
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise NotRegular(rel, _not_followed("a symbolic link")) from None

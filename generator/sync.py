@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -108,7 +109,9 @@ def _confined(path: str) -> bool:
 def _str_map(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and _confined(k)}
+    return {
+        k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str) and _confined(k)
+    }
 
 
 def _manifest_bytes(files: Mapping[str, str], pending: Mapping[str, str] | None = None) -> bytes:
@@ -155,8 +158,6 @@ def _scan_generated(
 
 
 def _is_regular(info: os.stat_result) -> bool:
-    import stat
-
     return stat.S_ISREG(info.st_mode)
 
 
@@ -422,11 +423,13 @@ def apply(root: Path, plan: Plan, *, force: bool = False) -> None:
         raise ConflictError(refused_message(plan), [p for p, _ in plan.refused])
     if plan.conflicts and not force:
         raise ConflictError(conflict_message(plan), list(plan.conflicts))
-    if not plan.changes and not plan.manifest_changed:
-        return
     with Tree(root, create=True) as tree:
+        # Temp files an interrupted render left (in .clustergen/ too), even when nothing
+        # else is to be done.
         touched = {PurePosixPath(c.path).parent.as_posix() for c in plan.changes}
         _remove_stale_temp_files(tree, (touched | set(plan.dirs) | {STATE_DIR}) - {"."})
+        if not plan.changes and not plan.manifest_changed:
+            return
         pending = {c.path: digest(c.new) for c in plan.changes if c.new is not None}
 
         def write(path: str, data: bytes, mode: int | None = None) -> None:

@@ -44,6 +44,9 @@ def _strict_integer(checker: Any, instance: Any) -> bool:
 
 
 CONTROL_KEYWORD = "x-control-characters"
+# Schema annotation of a key whose value is never quoted in a message (proxmox_endpoint: a
+# URL pasted with a password in its query string must not land in CI logs).
+NEVER_ECHO = "x-never-echo"
 
 
 def ecma_pattern(pattern: str) -> str:
@@ -174,6 +177,8 @@ def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
         kind, value, schema = error.validator, error.instance, error.schema
         if tuple(path) in controlled and kind in ("pattern", "maxLength"):
             continue
+        # A key that may carry a password or token when misused (a URL) is never echoed.
+        secret_bearing = bool(schema.get(NEVER_ECHO)) if isinstance(schema, dict) else False
         if kind == "control":
             out.append(
                 doc.diag(
@@ -216,10 +221,17 @@ def check_schema(doc: Document, schema_name: str) -> list[Diagnostic]:
             wanted_list = wanted if isinstance(wanted, list) else [wanted]
             names = [_SCHEMA_TYPES.get(str(w), str(w)) for w in wanted_list]
             got = "nothing (an empty value)" if value is None else f"{_kind(value)} {_short(value)}"
+            if secret_bearing and value is not None:
+                got = f"a {_kind(value)}"
             out.append(doc.diag(path, f"expected {' or '.join(names)}, got {got}"))
         elif kind == "pattern":
             what = schema.get("x-format", f"matching {error.validator_value}")
             hint = ""
+            if secret_bearing:
+                out.append(
+                    doc.diag(path, f"the value is not {what}", "(not shown: it may hold a secret)")
+                )
+                continue
             if isinstance(value, str) and _validator(schema_name).evolve(schema=schema).is_valid(
                 value.lower()
             ):
