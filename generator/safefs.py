@@ -88,10 +88,11 @@ def _read_fd(fd: int, shown: str, cap: int, want: Callable[[bytes], bool] | None
     return b"".join(chunks)
 
 
-def read_file(path: Path, *, shown: str | None = None, cap: int = MAX_FILE_BYTES) -> bytes:
+def read_file(path: Path, *, shown: str | None = None, cap: int | None = None) -> bytes:
     """One input file (cluster.yaml, a key file): the last component must be a regular file,
     not a link; its directory is what the user named. FileNotFoundError when it is absent."""
     shown = shown or str(path)
+    cap = MAX_FILE_BYTES if cap is None else cap
     info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):  # before open: opening a FIFO or device has effects
         raise NotRegular(shown, _not_followed(kind(info.st_mode)))
@@ -215,11 +216,12 @@ class Tree:
         self,
         rel: str,
         *,
-        cap: int = MAX_FILE_BYTES,
+        cap: int | None = None,
         want: Callable[[bytes], bool] | None = None,
     ) -> bytes | None:
         """A regular file's bytes; None when absent (or want() rejects its first bytes).
         NotRegular when the entry is a link, FIFO, device, directory, or larger than cap."""
+        cap = MAX_FILE_BYTES if cap is None else cap
         parent, name = self._parent(rel)
         if parent is None:
             return None

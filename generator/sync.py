@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from generator.controls import visible
 from generator.errors import ConflictError, Diagnostic, UsageError
 from generator.safefs import NotRegular, Tree, UnsafePath
 
@@ -177,6 +178,8 @@ def removal(
     """
     if PurePosixPath(path).parent.as_posix() not in managed:
         return None, "not in a directory clustergen renders into"
+    if not _plain_name(PurePosixPath(path).name):
+        return None, "not a name clustergen generates"
     if data is None:
         try:
             data = tree.read(path)
@@ -311,8 +314,9 @@ def unified_diff(plan: Plan) -> str:
     (the rendered side is plaintext)."""
     chunks = []
     for change in plan.changes:
-        before = "/dev/null" if change.action == "create" else f"a/{change.path}"
-        after = "/dev/null" if change.new is None else f"b/{change.path}"
+        shown = visible(change.path)  # a name from the tree may hold terminal controls
+        before = "/dev/null" if change.action == "create" else f"a/{shown}"
+        after = "/dev/null" if change.new is None else f"b/{shown}"
         if change.hidden or _is_sops(change.path):
             why = change.hidden or "encrypted with sops"
             chunks.append(f"Files {before} and {after} differ ({why}; contents not shown)\n")
