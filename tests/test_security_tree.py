@@ -254,7 +254,7 @@ def test_no_write_goes_through_a_link(
     _change_inputs(cfg)
     before = snapshot(outside)
     for args in (["check"], ["render", "--dry-run"], ["render", *(["--force"] if force else [])]):
-        code, out, err = run(capsys, "-C", str(cfg), *args)
+        code, _out, err = run(capsys, "-C", str(cfg), *args)
         assert code in (0, 1, 2), (args, code)
         assert snapshot(outside) == before, args
     if entry not in (sync.STATE_GITIGNORE,):
