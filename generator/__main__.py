@@ -1,6 +1,8 @@
-# Ctrl-C while the CLI is being imported: one line and exit 130 (see cli.entry).
+# Ctrl-C while the CLI is being imported: one line and exit 130 (see cli.entry). The C
+# module _signal, not signal: importing signal imports enum, long enough to be interrupted.
 import os
-import signal
+
+import _signal
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -9,8 +11,8 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 _interrupted.clustergen_startup = True  # type: ignore[attr-defined]
-if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted)
+if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _interrupted)
 
 from generator.cli import entry  # noqa: E402
 
