@@ -1,8 +1,7 @@
 # Ctrl-C while the CLI is being imported: one line and exit 130 (see cli.entry). The C
 # module _signal, not signal: importing signal imports enum, long enough to be interrupted.
-import os
-
 import _signal
+import os
 
 
 def _interrupted(signum: int, frame: object) -> None:
