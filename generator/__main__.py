@@ -1,6 +1,6 @@
 # Ctrl-C while the CLI is being imported: one line and exit 130 (see cli.entry). The C
 # module _signal, not signal: importing signal imports enum, long enough to be interrupted.
-import _signal
+import _signal  # type: ignore[import-not-found]  # C module, no stub
 import os
 
 
