@@ -192,15 +192,6 @@ def _discard_stdout() -> None:
         pass
 
 
-def _interrupted_at_startup(signum: int, frame: object) -> None:
-    """Ctrl-C before main() runs (while Python imports clustergen): one line, exit 130."""
-    os.write(2, b"clustergen: interrupted\n")
-    os._exit(EXIT_INTERRUPTED)
-
-
-_interrupted_at_startup.clustergen_startup = True  # type: ignore[attr-defined]
-
-
 def _exit_status(code: object) -> int:
     """What the interpreter would exit with for SystemExit(code)."""
     if code is None:
@@ -245,5 +236,6 @@ def entry() -> NoReturn:
 def install_startup_interrupt() -> None:
     """Until main() takes over, Ctrl-C ends the process with one line (no traceback from
     the middle of an import). Only for a real process: never when main() is called."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _interrupted_at_startup)
+    from generator import _interrupt
+
+    _interrupt.install()

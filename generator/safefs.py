@@ -68,16 +68,18 @@ def _read_fd(fd: int, shown: str, cap: int, want: Callable[[bytes], bool] | None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise NotRegular(shown, _not_followed(kind(info.st_mode)))
-    if info.st_size > cap:
-        raise NotRegular(shown, f"is larger than {cap} bytes")
     # O_NONBLOCK only mattered for opening; a regular file never blocks.
     chunks: list[bytes] = []
     size = 0
     first = True
     while True:
         chunk = os.read(fd, HEAD_BYTES if first else 1 << 20)
+        # A file whose head is not wanted is never read further, however large it is (a
+        # big terraform.tfstate next to the generated files is not a problem).
         if first and want is not None and not want(chunk):
             return None
+        if first and info.st_size > cap:
+            raise NotRegular(shown, f"is larger than {cap} bytes")
         first = False
         if not chunk:
             break

@@ -152,7 +152,10 @@ def _scan_generated(
             path = f"{directory}/{name}"
             if path in known or not _plain_name(name) or not _is_regular(info):
                 continue
-            data = tree.read(path, want=_looks_generated)
+            try:
+                data = tree.read(path, want=_looks_generated)
+            except NotRegular:  # swapped meanwhile, or a huge file with the header: not ours
+                continue
             if data is not None:
                 found[path] = data
     return found

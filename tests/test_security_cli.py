@@ -93,15 +93,33 @@ def _startup_seconds() -> float:
     return min(times)
 
 
-def test_sigint_during_start_up_is_one_line_exit_130(config: Path) -> None:
+CONSOLE_SCRIPT = """\
+import re
+import sys
+from generator.cli import entry
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(entry())
+"""
+
+
+@pytest.mark.parametrize("launcher", ["module", "console-script"])
+def test_sigint_during_start_up_is_one_line_exit_130(
+    config: Path, tmp_path: Path, launcher: str
+) -> None:
     """Ctrl-C at any moment once Python runs clustergen's code: the import of the CLI, the
-    import of the command (jsonschema, ruamel), the work. Never a traceback."""
+    import of the command (jsonschema, ruamel), the work. Never a traceback. Both ways in:
+    `python -m generator` and the console script pip writes (the same wrapper, here)."""
+    script = tmp_path / "bin" / "clustergen"
+    script.parent.mkdir()
+    script.write_text(CONSOLE_SCRIPT)
+    start = [str(script)] if launcher == "console-script" else ["-m", "generator"]
     interpreter = _startup_seconds()
     rng = random.Random(14)
     outcomes: set[int | str] = set()
     for attempt in range(16):
         process = subprocess.Popen(
-            [sys.executable, "-m", "generator", "-C", str(config), "render", "--dry-run"],
+            [sys.executable, *start, "-C", str(config), "render", "--dry-run"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

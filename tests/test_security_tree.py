@@ -317,6 +317,17 @@ def test_a_fifo_in_the_state_or_a_rendered_directory_never_hangs(cfg: Path, wher
     assert (cfg / where).exists()  # left alone
 
 
+def test_a_huge_user_file_beside_the_outputs_is_fine(
+    cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safefs, "MAX_FILE_BYTES", 4096)
+    (cfg / TOFU / "terraform.tfstate").write_bytes(b'{"version": 4}' + b" " * 10_000)
+    (cfg / TOFU / "huge.tf").write_bytes(HEADER + b"#" * 10_000)  # looks generated, too big
+    assert run(capsys, "-C", str(cfg), "check")[0] == 0
+    assert run(capsys, "-C", str(cfg), "render")[0] == 0
+    assert (cfg / TOFU / "terraform.tfstate").exists() and (cfg / TOFU / "huge.tf").exists()
+
+
 def test_a_huge_file_where_an_output_belongs_is_refused(
     cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
