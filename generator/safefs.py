@@ -177,13 +177,18 @@ class Tree:
         name = key[-1]
         shown = "/".join(key)
         try:
-            info = os.stat(name, dir_fd=parent, follow_symlinks=False)
-        except FileNotFoundError:
-            if not create:
-                return None
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o755, dir_fd=parent)
-            info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            try:
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=parent)
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot {'create' if create else 'open'} {shown}: {exc.strerror}"
+            ) from None
         if not stat.S_ISDIR(info.st_mode):
             raise UnsafePath(
                 shown,
@@ -223,7 +228,14 @@ class Tree:
     ) -> bytes | None:
         """A regular file's bytes; None when absent (or want() rejects its first bytes).
         NotRegular when the entry is a link, FIFO, device, directory, or larger than cap."""
-        cap = MAX_FILE_BYTES if cap is None else cap
+        try:
+            return self._read(rel, MAX_FILE_BYTES if cap is None else cap, want)
+        except (UnsafePath, FileNotFoundError):
+            raise
+        except OSError as exc:  # named by its path below the root, not by its last part
+            raise UsageError(f"cannot read {rel}: {exc.strerror or exc}") from None
+
+    def _read(self, rel: str, cap: int, want: Callable[[bytes], bool] | None) -> bytes | None:
         parent, name = self._parent(rel)
         if parent is None:
             return None

@@ -320,9 +320,10 @@ def test_a_fifo_in_the_state_or_a_rendered_directory_never_hangs(cfg: Path, wher
 def test_a_huge_user_file_beside_the_outputs_is_fine(
     cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(safefs, "MAX_FILE_BYTES", 4096)
-    (cfg / TOFU / "terraform.tfstate").write_bytes(b'{"version": 4}' + b" " * 10_000)
-    (cfg / TOFU / "huge.tf").write_bytes(HEADER + b"#" * 10_000)  # looks generated, too big
+    cap = max(p.stat().st_size for p in cfg.rglob("*") if p.is_file())
+    monkeypatch.setattr(safefs, "MAX_FILE_BYTES", cap)
+    (cfg / TOFU / "terraform.tfstate").write_bytes(b'{"version": 4}' + b" " * cap)
+    (cfg / TOFU / "huge.tf").write_bytes(HEADER + b"#" * cap)  # looks generated, too big
     assert run(capsys, "-C", str(cfg), "check")[0] == 0
     assert run(capsys, "-C", str(cfg), "render")[0] == 0
     assert (cfg / TOFU / "terraform.tfstate").exists() and (cfg / TOFU / "huge.tf").exists()
@@ -439,3 +440,25 @@ def test_a_stale_file_name_that_is_not_utf8(cfg: Path, recorded: bool) -> None:
         assert "\x1b" not in result.stdout + result.stderr
         assert result.returncode in (0, 1)
     assert os.path.exists(name)  # clustergen never generates such a name: never removed
+
+
+@pytest.mark.parametrize("call", ["open", "stat"])
+def test_a_read_error_names_the_file_below_the_root(
+    cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    real = getattr(os, call)
+
+    def failing(*args: object, **kwargs: object) -> object:
+        name = args[0]
+        reading_output = isinstance(name, str) and name.endswith(".tf") and "dir_fd" in kwargs
+        if reading_output:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(name))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(safefs.os, call, failing)
+    status, _, err = run(capsys, "-C", str(cfg), "check")
+    monkeypatch.undo()
+    assert status == 2, err
+    (line,) = err.splitlines()
+    assert line.startswith("clustergen: error: cannot ") and "Permission denied" in line
+    assert "infrastructure/" in line or ".clustergen/" in line, line
