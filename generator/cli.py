@@ -221,6 +221,7 @@ def entry() -> NoReturn:
     except KeyboardInterrupt:  # between main()'s handlers and the flush below
         os.write(2, b"clustergen: interrupted\n")
         code = EXIT_INTERRUPTED
+    install_startup_interrupt()  # Ctrl-C while flushing: one line, too
     try:
         sys.stdout.flush()
     except BrokenPipeError:
