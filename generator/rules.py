@@ -379,6 +379,15 @@ def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
             f"{shown}must not have a path (the tools add /api2/json themselves)",
             f"did you mean {base}?",
         )
+    elif not _CANONICAL_ENDPOINT.fullmatch(value):
+        # Parsed fine but spelled oddly (an empty port, "https://http://", a path of "//"):
+        # only the plain form reaches the outputs.
+        yield cluster.diag(where, f"{shown}is not of the form https://host[:port]", f"use {base}")
+
+
+_CANONICAL_ENDPOINT = re.compile(
+    r"https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[1-9][0-9]{0,4})?/?", re.ASCII
+)
 
 
 def _duplicates_in_list(doc: Document, key: str) -> Iterator[Diagnostic]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -436,3 +437,70 @@ def test_a_fifo_as_secrets_file_does_not_hang(config: Path) -> None:
     result = _clustergen("-C", str(config), "check", timeout=60)
     assert result.returncode == 1 and "FIFO" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+STRICT_ENDPOINT = re.compile(
+    r"https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/?", re.ASCII
+)
+
+
+def test_every_accepted_endpoint_is_only_scheme_host_and_port() -> None:
+    """Whatever passes the schema pattern and the rule is https://host[:port][/]: no byte a
+    shell, go-task or a template could read as syntax survives, however it is spelled."""
+    from generator.load import Document
+    from generator.rules import endpoint
+
+    pattern = validator_class()(_schema("cluster")["properties"]["proxmox_endpoint"])
+    pieces = [
+        "https://",
+        "http://",
+        "pve.example",
+        "[fe80::1",
+        "]",
+        "%",
+        "25",
+        "eth0",
+        ":",
+        "8006",
+        "/",
+        "?",
+        "#",
+        "@",
+        "{{",
+        "}}",
+        ".ENV",
+        "'",
+        '"',
+        ";",
+        "|",
+        "$(",
+        ")",
+        "`",
+        "\\",
+        " ",
+        "\u200b",
+        "+",
+        "-",
+        "_",
+        "&",
+        "*",
+        "~",
+        "[",
+        "::1",
+        "0x1f",
+        "\uff18",
+        "\n",
+    ]
+    rng = random.Random(1406)
+    accepted = 0
+    for _ in range(4000):
+        value = "https://" + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        if not pattern.is_valid(value):
+            continue
+        data = {"proxmox_endpoint": value}
+        cluster = Document("cluster.yaml", data, data, positions=False)
+        if list(endpoint(cluster, cluster)):
+            continue
+        accepted += 1
+        assert STRICT_ENDPOINT.fullmatch(value), repr(value)
+    assert accepted > 20  # the generator does reach valid endpoints
