@@ -232,9 +232,11 @@ def require_output_root(root: Path) -> None:
         raise UsageError(f"output root {root} is the file-system root; choose a directory")
     for own in (resources.templates_dir(), resources.schema_path("cluster").parent):
         own = own.resolve()
-        if resolved == own or resolved.is_relative_to(own) or own.is_relative_to(resolved):
+        # Inside (or equal to) them only: a repository that holds a virtualenv with
+        # clustergen installed contains them, and rendering there is the normal case.
+        if resolved.is_relative_to(own):
             raise UsageError(
-                f"output root {root} overlaps clustergen's own files ({own}); choose another"
+                f"output root {root} is inside clustergen's own files ({own}); choose another"
             )
 
 

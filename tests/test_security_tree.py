@@ -346,11 +346,11 @@ def test_a_huge_file_where_an_output_belongs_is_refused(
     [
         lambda: resources.templates_dir(),
         lambda: resources.templates_dir() / "infrastructure",
-        lambda: resources.templates_dir().parent,
+        lambda: resources.templates_dir() / ".taskfiles",
         lambda: resources.schema_path("cluster").parent,
         lambda: Path("/"),
     ],
-    ids=["templates", "inside-templates", "around-templates", "schemas", "root"],
+    ids=["templates", "inside-templates", "taskfiles-templates", "schemas", "root"],
 )
 def test_render_refuses_clustergen_own_files_and_the_root(
     example_copy: Callable[[str], Path],
@@ -364,6 +364,18 @@ def test_render_refuses_clustergen_own_files_and_the_root(
         code, _, err = run(capsys, "-C", str(config), *command, "-o", str(out))
         assert code == 2 and len(err.splitlines()) == 1, err
     assert snapshot(resources.templates_dir()) == before
+
+
+def test_a_repo_that_contains_clustergen_is_a_fine_output_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv inside the repository holds clustergen's templates: that is normal."""
+    repo = tmp_path / "repo"
+    shutil.copytree(resources.examples_dir() / "minimal", repo)
+    venv_templates = repo / ".venv/lib/generator/_data/templates"
+    shutil.copytree(resources.templates_dir(), venv_templates)
+    monkeypatch.setattr(resources, "templates_dir", lambda: venv_templates)
+    assert run(capsys, "-C", str(repo), "render")[0] == 0
 
 
 def test_stale_temp_files_are_cleaned_everywhere(
