@@ -6,9 +6,11 @@ Command modules are imported only when chosen, so `validate` never imports the r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +23,21 @@ from generator.report import FORMATS
 
 # generator.dialects.CHOICES, without importing the dialects package for --help.
 DIALECT_CHOICES = ("auto", "clustergen", "cluster-template", "talos-cluster")
+
+REPORT_URL = "https://github.com/clustergen/clustergen/issues"
+# Exit codes beyond the errors module's: a closed pipe (128 + SIGPIPE), Ctrl-C (128 + SIGINT).
+EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130
+EXIT_BUG = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors become a UsageError, reported like every other error
+    (and in the chosen --format); --help and --version still exit through SystemExit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
 
 # Allocations between young collections in the CLI process (the default is 700).
 GC_THRESHOLD = 200_000
@@ -36,9 +53,9 @@ COMMANDS = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     # plan has its own --format choices (markdown), so it gets -C without --format.
-    dir_only = argparse.ArgumentParser(add_help=False)
+    dir_only = _Parser(add_help=False)
     for holder in (common, dir_only):
         holder.add_argument(
             "-C",
@@ -57,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
             help="keys of the input files (default auto: detected from the repo)",
         )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="clustergen",
         description="Talos-on-Proxmox VM provisioning artifacts from cluster.yaml + nodes.yaml.",
     )
@@ -101,9 +118,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def requested_format(argv: Sequence[str]) -> str:
+    """The --format the arguments ask for, read before parsing so that a usage error is
+    reported in it too (the last one wins, as in argparse)."""
+    fmt = "text"
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--format" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--format="):
+            value = arg.split("=", 1)[1]
+        if value in FORMATS:
+            fmt = value
+    return fmt
+
+
+def _options(argv: Sequence[str]) -> tuple[str, Options]:
     args = _parser().parse_args(argv)
-    options = Options(
+    return args.command, Options(
         config_dir=args.config_dir,
         output_dir=getattr(args, "output_dir", None),
         fmt=args.format,
@@ -115,37 +147,90 @@ def main(argv: Sequence[str] | None = None) -> int:
         move_secrets=getattr(args, "move_secrets", False),
         base=getattr(args, "base", "HEAD"),
     )
-    from generator.output import emit_diagnostics, error
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every way it can end is an exit code and at most a few lines:
+    1 bad input or a conflict, 2 usage or environment, 3 a clustergen bug, 130 Ctrl-C,
+    141 a closed stdout. Never a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    fmt = requested_format(argv)
+    from generator import report
+    from generator.output import emit_diagnostics, error, write_err
+
+    name: str = ""
+    options: Options | None = None
     try:
-        command = importlib.import_module(f"generator.commands.{args.command}")
+        # Ctrl-C from here on raises KeyboardInterrupt, handled below.
+        if getattr(signal.getsignal(signal.SIGINT), "clustergen_startup", False):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        name, options = _options(argv)
+        fmt = options.fmt
+        command = importlib.import_module(f"generator.commands.{name}")
         return int(command.run(options))
     except InputError as exc:
-        emit_diagnostics(exc.diagnostics, options.fmt)
+        emit_diagnostics(exc.diagnostics, fmt)
         errors = sum(1 for d in exc.diagnostics if d.is_error)
-        if options.fmt == "text":
-            print(
-                f"clustergen: {errors} error(s){_nothing_written(args.command, options)}",
-                file=sys.stderr,
-            )
+        if fmt == "text":
+            write_err(f"clustergen: {errors} error(s){_nothing_written(name, options)}")
         return exc.exit_code
-    except (UsageError, ConflictError, ClustergenError) as exc:
-        error(str(exc))
-        return exc.exit_code
+    except ClustergenError as exc:
+        code = exc.exit_code
+        message, paths = str(exc), tuple(getattr(exc, "paths", ()))
+        shown = getattr(exc, "shown", "")
+        kind = "conflict" if isinstance(exc, ConflictError) else "usage"
+        if code == EXIT_BUG:
+            message, kind = _bug_message(message), "bug"
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         # The file system said no (a file where a directory belongs, no permission, disk
-        # full): an environment problem, one line, exit 2.
-        where = f"{exc.filename}: " if exc.filename else ""
-        error(f"{where}{exc.strerror or exc}")
-        return UsageError.exit_code
+        # full): an environment problem, one line naming the file, exit 2.
+        shown = str(exc.filename) if exc.filename else ""
+        message = f"{shown + ': ' if shown else ''}{exc.strerror or exc}"
+        code, paths, kind = UsageError.exit_code, (), "file system"
     except KeyboardInterrupt:
-        return 130
+        write_err("clustergen: interrupted")
+        return EXIT_INTERRUPTED
+    except (Exception, RecursionError, MemoryError) as exc:  # a clustergen bug
+        message = _bug_message(f"{type(exc).__name__}: {exc}")
+        code, paths, shown, kind = EXIT_BUG, (), "", "bug"
+    try:
+        if fmt == "text":
+            error(message)
+        else:
+            files = paths or ((shown,) if shown else ())
+            emit_diagnostics(report.error_records(message, kind, files), fmt)
+    except BrokenPipeError:
+        _discard_stdout()
+    return code
 
 
-def _nothing_written(command: str, options: Options) -> str:
+def _bug_message(detail: str) -> str:
+    return (
+        f"internal error: {detail}\n"
+        f"this is a clustergen bug; please report it at {REPORT_URL} "
+        "with the command you ran and clustergen --version"
+    )
+
+
+def _discard_stdout() -> None:
+    """The reader of stdout went away (`| head`): later writes and the final flush go to
+    /dev/null instead of raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _nothing_written(command: str, options: Options | None) -> str:
     """Only a command that writes says it wrote nothing: validate, check and the rest never
     write, and saying so would suggest they might."""
-    writes = command == "init" or (command == "render" and not options.dry_run)
+    dry_run = options is not None and options.dry_run
+    writes = command == "init" or (command == "render" and not dry_run)
     return "; nothing was written" if writes else ""
 
 
@@ -168,15 +253,32 @@ def entry() -> NoReturn:
     the process leaves without tearing down every module (lark, ruamel, jsonschema).
     Tests call main() in process and keep the normal GC and shutdown.
     """
+    install_startup_interrupt()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, 50, 1000)
     try:
         code = main()
-    except SystemExit as exc:  # argparse: --help, --version, usage errors
+    except SystemExit as exc:  # argparse: --help, --version
         code = _exit_status(exc.code)
+    except KeyboardInterrupt:  # between main()'s handlers and the flush below
+        os.write(2, b"clustergen: interrupted\n")
+        code = EXIT_INTERRUPTED
+    install_startup_interrupt()  # Ctrl-C while flushing: one line, too
     try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        code = code or EXIT_BROKEN_PIPE
+    except OSError:
+        code = code or UsageError.exit_code
+    with contextlib.suppress(OSError):
         sys.stderr.flush()
-    except (BrokenPipeError, OSError):
-        code = code or 1
     os._exit(code)
+
+
+def install_startup_interrupt() -> None:
+    """Until main() takes over, Ctrl-C ends the process with one line (no traceback from
+    the middle of an import). Only for a real process: never when main() is called."""
+    from generator import _interrupt
+
+    _interrupt.install()

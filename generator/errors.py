@@ -46,6 +46,18 @@ class UsageError(ClustergenError):
 
 
 class ConflictError(ClustergenError):
-    """The output tree holds something clustergen must not overwrite: exit 1."""
+    """The output tree holds something clustergen must not overwrite: exit 1.
+
+    paths: the files concerned, so --format json/github can give one record each."""
 
     exit_code = 1
+
+    def __init__(self, message: str, paths: Iterable[str] = ()) -> None:
+        self.paths = tuple(paths)
+        super().__init__(message)
+
+
+class InternalError(ClustergenError):
+    """A clustergen bug (a template that fails, an unexpected exception): exit 3."""
+
+    exit_code = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,9 @@ class Inputs:
     @property
     def secrets_file(self) -> Path | None:
         path = self.config_dir / SECRETS_FILE
-        return path if path.is_file() else None
+        # Any entry counts (a link too): loading it then says why it is refused, instead
+        # of rendering as if there were no secrets.
+        return path if os.path.lexists(path) else None
 
 
 def _load_and_validate(

@@ -95,6 +95,22 @@ def display_name(path: Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def read_input(path: Path, shown: str, cap: int = MAX_BYTES) -> bytes:
+    """The bytes of an input file: a regular file (never a link, FIFO or device: opened
+    without following, without blocking, and checked before reading), at most cap bytes."""
+    from generator.safefs import NotRegular, read_file
+
+    try:
+        return read_file(path, shown=shown, cap=cap)
+    except FileNotFoundError:
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", "file not found")]) from None
+    except NotRegular as exc:
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", exc.reason)]) from None
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror}"
+        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)]) from None
+
+
 def _decode(raw: bytes, shown: str) -> str:
     try:
         text = raw.decode("utf-8")
@@ -269,22 +285,7 @@ def load_yaml(path: Path, *, shown: str | None = None, fast: bool = False) -> Do
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     shown = shown or display_name(path)
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError([Diagnostic(shown, 1, 1, "(file)", "file not found")]) from None
-    except IsADirectoryError:
-        raise InputError(
-            [Diagnostic(shown, 1, 1, "(file)", "is a directory, not a file")]
-        ) from None
-    except OSError as exc:
-        message = f"cannot read: {exc.strerror}"
-        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)]) from None
-    if len(raw) > MAX_BYTES:
-        message = f"larger than {MAX_BYTES} bytes"
-        raise InputError([Diagnostic(shown, 1, 1, "(file)", message)])
-    text = _decode(raw, shown)
+    text = _decode(read_input(path, shown), shown)
     problems = _tab_indentation(text, shown) or _too_deep(text, shown)
     if problems:
         raise InputError(problems)

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-from generator import derive, inputs, model
+from generator import derive, inputs, model, output
 from generator.errors import Diagnostic
 from generator.load import load_yaml
 
@@ -77,6 +77,8 @@ def render_tree(
         else:
             try:
                 values = secrets.load_secrets(read.secrets_file, shown=inputs.SECRETS_FILE)
+                # From here on no printed text (a diff, a message) shows these values.
+                output.protect(values)
             except secrets.KeyUnavailable:
                 if not check:
                     raise

@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from generator import filters, resources
-from generator.errors import Diagnostic, InputError
+from generator.errors import InternalError
 from generator.settings import RenderSettings
 
 
@@ -90,16 +90,9 @@ def render(
             text = env.get_template(name).render(context)
         except Exception as exc:  # any failure inside a template is a clustergen bug
             line = getattr(exc, "lineno", None) or _template_line(exc, name)
-            raise InputError(
-                [
-                    Diagnostic(
-                        f"templates/{name}",
-                        line,
-                        1,
-                        output_name(name, settings),
-                        f"template error (a clustergen bug): {type(exc).__name__}: {exc}",
-                    )
-                ]
+            raise InternalError(
+                f"templates/{name}:{line}: {output_name(name, settings)}: template error: "
+                f"{type(exc).__name__}: {exc}"
             ) from None
         if text.strip():
             out[output_name(name, settings)] = text.encode("utf-8")

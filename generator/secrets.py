@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -29,7 +30,8 @@ from typing import Any
 
 from generator import resources
 from generator.errors import Diagnostic, InputError, UsageError
-from generator.load import Document, display_name, load_yaml
+from generator.load import Document, display_name, load_yaml, read_input
+from generator.safefs import NotRegular, Tree, UnsafePath
 
 SECRETS_FILE = "secrets.sops.yaml"
 SOPS_CONFIG = ".sops.yaml"
@@ -46,6 +48,7 @@ KEY_HINT = (
 )
 MASK = "<encrypted>"
 SOPS_TIMEOUT = 60
+MAX_SOPS_BYTES = 4 * 1024 * 1024
 
 # sops exit codes (cmd/sops/codes): 128 could not retrieve the data key; 25 a value does
 # not decrypt, 51 MAC mismatch (both: the file was changed without sops).
@@ -169,15 +172,29 @@ def is_encrypted(data: Any) -> bool:
 def decrypt(
     path: Path, *, shown: str | None = None, encrypted: Any = None, key_dir: Path | None = None
 ) -> bytes:
-    """The plaintext of a sops-encrypted YAML file, in memory. key_dir: where to look for
-    age.key when the user named no key (default: the file's folder; see hostrepo.age_key)."""
+    """The plaintext of a sops-encrypted YAML file, in memory. The file is read here (a
+    regular file, never through a link) and handed to sops on stdin. key_dir: where to look
+    for age.key when the user named no key (default: the file's folder; see hostrepo.age_key)."""
     shown = shown or display_name(path)
+    return decrypt_bytes(
+        read_input(path, shown, MAX_SOPS_BYTES),
+        shown=shown,
+        encrypted=encrypted,
+        key_dir=key_dir or path.parent,
+    )
+
+
+def decrypt_bytes(
+    data: bytes, *, shown: str, encrypted: Any = None, key_dir: Path | None = None
+) -> bytes:
+    """The plaintext of sops-encrypted YAML bytes (given on stdin, never as a path).
+    key_dir: where to look for the host repo's age.key when the user named no key."""
     from generator import hostrepo
 
-    # The host repo's age key (age.key at its root) when the user named no key.
     code, out, err = _run(
-        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())],
-        env=hostrepo.sops_env(key_dir or path.parent),
+        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
+        stdin=data,
+        env=hostrepo.sops_env(key_dir) if key_dir is not None else None,
     )
     if code != 0:
         raise _decrypt_error(code, err, shown, encrypted)
@@ -189,8 +206,17 @@ def find_config(start: Path) -> Path | None:
     here = start.resolve()
     for folder in (here, *here.parents):
         candidate = folder / SOPS_CONFIG
-        if candidate.is_file():
-            return candidate
+        try:
+            info = os.lstat(candidate)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            # sops would read it through the link; clustergen hands sops no such file.
+            raise UsageError(
+                f"{display_name(candidate)} is not a regular file (a link?): "
+                "clustergen never follows links"
+            )
+        return candidate
     return None
 
 
@@ -238,10 +264,10 @@ def encrypt(
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from generator.validate import validator_class
 
     schema = json.loads(resources.schema_path("secrets").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return validator_class()(schema)
 
 
 def _plain_yaml(text: bytes) -> Any:
@@ -324,9 +350,13 @@ def is_sops_output(path: str) -> bool:
 
 
 def _needles(secrets: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(secret key, text to look for): each value raw, base64-encoded (a Secret's `data:`)
-    and percent-encoded (a token id in a URL: `root%40pam%21name`)."""
+    """(secret key, text to look for): each value raw and in every form an output or a
+    message can hold it: escaped as the templates' YAML, HCL and JSON strings escape it (a
+    token id with `"` or `\\` is written escaped, and the raw value is then nowhere),
+    single-quoted YAML, base64 (a Secret's `data:`) and percent-encoded (a URL)."""
     from urllib.parse import quote
+
+    from generator import filters
 
     out = []
     for key, value in sorted(secrets.items()):
@@ -334,11 +364,24 @@ def _needles(secrets: Mapping[str, str]) -> list[tuple[str, str]]:
             continue
         forms = (
             value,
+            filters.hcl_string(value)[1:-1],
+            filters.yaml(value).removeprefix('"').removesuffix('"'),
+            json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            value.replace("'", "''"),
             base64.b64encode(value.encode("utf-8")).decode("ascii"),
             quote(value, safe=""),
         )
-        out += [(key, form) for form in dict.fromkeys(forms)]
+        out += [(key, form) for form in dict.fromkeys(forms) if form]
     return out
+
+
+def redact(text: str, secrets: Mapping[str, str]) -> str:
+    """text with every form of every secret value replaced by MASK."""
+    # Longest first: an escaped form contains the raw prefix of the value.
+    for _key, needle in sorted(_needles(secrets), key=lambda kn: -len(kn[1])):
+        text = text.replace(needle, MASK)
+    return text
 
 
 def guard(files: Mapping[str, bytes], secrets: Mapping[str, str]) -> None:
@@ -437,10 +480,7 @@ def _encrypted_regex(data: Any) -> re.Pattern[str] | None:
 
 def _redacted(rendered: bytes, secrets: Mapping[str, str]) -> bytes:
     """The rendered plaintext with secret values masked: what `check` shows as expected."""
-    text = rendered.decode("utf-8")
-    for _key, needle in _needles(secrets):
-        text = text.replace(needle, MASK)
-    return text.encode("utf-8")
+    return redact(rendered.decode("utf-8"), secrets).encode("utf-8")
 
 
 @dataclass
@@ -481,17 +521,21 @@ def seal(
         wanted = rule_recipients(config, _rule_name(target, config))
         return wanted is None or frozenset(_recipients(document)) == wanted
 
+    tree = Tree(output_root)
     for path, plain in files.items():
         if not is_sops_output(path):
             continue
         target = output_root / path
-        existing = target.read_bytes() if target.is_file() else None
+        try:
+            existing = tree.read(path, cap=MAX_SOPS_BYTES)
+        except (NotRegular, UnsafePath):
+            existing = None  # a link or FIFO in its place: sync refuses it, never read here
         existing_data: Any = None
         if existing is not None:
             try:
                 existing_data = _load_all(existing)
-            except Exception:  # unparsable: it cannot be ours, replace it
-                existing_data = None
+            except Exception:  # does not parse: not sops' output, so plaintext (never shown)
+                raise _plaintext_error(path) from None
             existing_doc = existing_data[0] if existing_data and len(existing_data) == 1 else None
             if existing_data and not is_encrypted(existing_doc):
                 raise _plaintext_error(path)
@@ -518,8 +562,8 @@ def seal(
 
         if existing is not None and existing_doc is not None:
             try:
-                decrypted: bytes | None = decrypt(
-                    target, shown=path, encrypted=existing_doc, key_dir=config_dir
+                decrypted: bytes | None = decrypt_bytes(
+                    existing, shown=path, encrypted=existing_doc, key_dir=config_dir
                 )
             except (UsageError, InputError):
                 # Encrypted for other recipients or changed by hand: replacing it is the fix.
@@ -550,6 +594,7 @@ def seal(
         result.files[path] = encrypt(
             plain, _rule_name(target, config), config=config, cwd=config.parent
         )
+    tree.close()
     return result
 
 
@@ -557,7 +602,7 @@ def rule_recipients(config: Path, name: str) -> frozenset[str] | None:
     """The age recipients of the first creation rule that matches name (sops' order);
     None when that cannot be told (unreadable config, other key types, no match)."""
     try:
-        data = _plain_yaml(config.read_bytes())
+        data = _plain_yaml(read_input(config, SOPS_CONFIG, MAX_SOPS_BYTES))
     except Exception:  # an unreadable .sops.yaml is reported by sops when it encrypts
         return None
     rules = data.get("creation_rules") if isinstance(data, dict) else None

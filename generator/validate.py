@@ -6,11 +6,13 @@ Every problem is collected; nothing stops at the first one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
 from generator import resources, rules, suggest
+from generator.controls import control_character, describe_character
 from generator.errors import Diagnostic
 from generator.load import Document, format_path
 
@@ -40,15 +42,100 @@ def _strict_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+CONTROL_KEYWORD = "x-control-characters"
+# Schema annotation of a key whose value is never quoted in a message (proxmox_endpoint: a
+# URL pasted with a password in its query string must not land in CI logs).
+NEVER_ECHO = "x-never-echo"
+
+
+def ecma_pattern(pattern: str) -> str:
+    """A JSON Schema pattern (ECMA-262) as a Python regex that means the same.
+
+    The difference that matters: without the multiline flag ECMA's `$` matches only at the
+    very end, Python's also before a final newline, so "name\\n" passed `^[a-z]+$`. Every
+    unescaped `$` outside a character class becomes `\\Z`. ECMA's \\d and \\w are ASCII;
+    Python's match any Unicode digit or letter: they become explicit ASCII classes.
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            escape = pattern[i + 1]
+            if escape in "dw":
+                body = "0-9" if escape == "d" else "A-Za-z0-9_"
+                out.append(body if in_class else f"[{body}]")
+            elif escape in "DW" and not in_class:
+                out.append("[^0-9]" if escape == "D" else "[^A-Za-z0-9_]")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 @cache
-def _validator(name: str) -> Any:
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if isinstance(instance, str) and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _type_keyword(validator: Any, types: Any, instance: Any, schema: Any) -> Any:
+    """The standard `type` check, and for every string: no control character unless the
+    key documents it (CONTROL_KEYWORD). One rule for every string input there is."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+    yield from Draft202012Validator.VALIDATORS["type"](validator, types, instance, schema)
+    if isinstance(instance, str):
+        found = control_character(instance, str(schema.get(CONTROL_KEYWORD, "")))
+        if found is not None:
+            index, char = found
+            yield ValidationError(
+                f"contains the control character {describe_character(char)} "
+                f"(at character {index + 1})",
+                validator="control",
+                validator_value=char,
+            )
+
+
+@cache
+def validator_class() -> Any:
+    """Draft 2020-12 with the meanings clustergen relies on: strict integers, ECMA-262
+    patterns, and no control characters in strings."""
     from jsonschema import Draft202012Validator, validators
 
     # JSON Schema counts 4.0 as an integer; a YAML float would then reach HCL as "4.0".
     checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer)
-    strict = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        validators={"pattern": _pattern_keyword, "type": _type_keyword},
+        type_checker=checker,
+    )
+
+
+@cache
+def _validator(name: str) -> Any:
     schema = json.loads(resources.schema_path(name).read_text(encoding="utf-8"))
-    return strict(schema)
+    return validator_class()(schema)
 
 
 def _kind(value: Any) -> str:
@@ -104,12 +191,29 @@ def check_schema(
             )
         ]
     out: list[Diagnostic] = []
-    for error in _validator(schema_name).iter_errors(doc.data):
+    errors = list(_validator(schema_name).iter_errors(doc.data))
+    # A control character is the one finding for its value: its pattern and length
+    # complaints would only say the same again, less precisely.
+    controlled = {tuple(e.absolute_path) for e in errors if e.validator == "control"}
+    for error in errors:
         path = list(error.absolute_path)
         kind, value, schema = error.validator, error.instance, error.schema
         if path and path[-1] in SECRET_KEYS and not isinstance(value, dict):
             # Say what is wrong without the value (no hint either: it would repeat it).
             out.append(doc.diag(path, f"is not valid ({kind}: see the schema); value not shown"))
+            continue
+        if tuple(path) in controlled and kind in ("pattern", "maxLength"):
+            continue
+        # A key that may carry a password or token when misused (a URL) is never echoed.
+        secret_bearing = bool(schema.get(NEVER_ECHO)) if isinstance(schema, dict) else False
+        if kind == "control":
+            out.append(
+                doc.diag(
+                    path,
+                    error.message,
+                    "remove it: this key takes no control or invisible formatting characters",
+                )
+            )
             continue
         if kind == "additionalProperties" and isinstance(value, dict):
             known = list(schema.get("properties", {}))
@@ -145,10 +249,17 @@ def check_schema(
             wanted_list = wanted if isinstance(wanted, list) else [wanted]
             names = [_SCHEMA_TYPES.get(str(w), str(w)) for w in wanted_list]
             got = "nothing (an empty value)" if value is None else f"{_kind(value)} {_short(value)}"
+            if secret_bearing and value is not None:
+                got = f"a {_kind(value)}"
             out.append(doc.diag(path, f"expected {' or '.join(names)}, got {got}"))
         elif kind == "pattern":
             what = schema.get("x-format", f"matching {error.validator_value}")
             hint = ""
+            if secret_bearing:
+                out.append(
+                    doc.diag(path, f"the value is not {what}", "(not shown: it may hold a secret)")
+                )
+                continue
             if isinstance(value, str) and _validator(schema_name).evolve(schema=schema).is_valid(
                 value.lower()
             ):

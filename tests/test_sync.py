@@ -21,8 +21,10 @@ def files(**contents: str) -> dict[str, bytes]:
     return {f"infra/{name}": HEADER + text.encode() for name, text in contents.items()}
 
 
-def render(root: Path, rendered: dict[str, bytes], force: bool = False) -> sync.Plan:
-    plan = sync.plan(root, rendered, MANAGED)
+def render(
+    root: Path, rendered: dict[str, bytes], force: bool = False, managed: tuple[str, ...] = MANAGED
+) -> sync.Plan:
+    plan = sync.plan(root, rendered, managed)
     sync.apply(root, plan, force=force)
     return plan
 
@@ -69,8 +71,9 @@ def test_orphan_removed_user_file_kept(tmp_path: Path) -> None:
 
 
 def test_emptied_directories_are_pruned(tmp_path: Path) -> None:
-    render(tmp_path, {"infra/x/deep/a": HEADER, "infra/b": HEADER})
-    render(tmp_path, {"infra/b": HEADER})
+    managed = ("infra", "infra/x/deep")
+    render(tmp_path, {"infra/x/deep/a": HEADER, "infra/b": HEADER}, managed=managed)
+    render(tmp_path, {"infra/b": HEADER}, managed=managed)
     assert not (tmp_path / "infra/x").exists()
     assert (tmp_path / "infra").is_dir()
 
@@ -86,12 +89,14 @@ def test_hand_edited_file_stops_render_before_any_write(tmp_path: Path) -> None:
     assert (tmp_path / "infra/a").read_bytes() == HEADER + b"new"
 
 
-def test_hand_edited_orphan_is_a_conflict_not_a_silent_delete(tmp_path: Path) -> None:
+def test_hand_edited_orphan_is_kept_even_with_force(tmp_path: Path) -> None:
     render(tmp_path, files(a="1", b="2"))
-    (tmp_path / "infra/b").write_bytes(b"my precious changes")
-    with pytest.raises(ConflictError):
-        render(tmp_path, files(a="1"))
-    assert (tmp_path / "infra/b").exists()
+    (tmp_path / "infra/b").write_bytes(HEADER + b"my precious changes")
+    for force in (False, True):
+        plan = render(tmp_path, files(a="1"), force=force)
+        assert [c.action for c in plan.changes if c.path == "infra/b"] == []
+        assert (tmp_path / "infra/b").read_bytes() == HEADER + b"my precious changes"
+    assert [p for p, _ in plan.kept] == ["infra/b"]
 
 
 def test_foreign_file_in_the_way_is_never_overwritten(tmp_path: Path) -> None:
@@ -102,11 +107,14 @@ def test_foreign_file_in_the_way_is_never_overwritten(tmp_path: Path) -> None:
     assert (tmp_path / "infra/a").read_text() == "a user's file, no header"
 
 
-def test_stale_generated_file_without_manifest_entry_is_found(tmp_path: Path) -> None:
+def test_stale_generated_file_without_manifest_entry_is_reported_not_removed(
+    tmp_path: Path,
+) -> None:
     render(tmp_path, files(a="1"))
     (tmp_path / "infra/stale.yaml").write_bytes(HEADER + b"x: 1\n")
     plan = sync.plan(tmp_path, files(a="1"), MANAGED)
-    assert [(c.path, c.action) for c in plan.changes] == [("infra/stale.yaml", "remove")]
+    assert plan.changes == ()
+    assert [(p, "manifest" in why) for p, why in plan.kept] == [("infra/stale.yaml", True)]
 
 
 def test_diff_has_relative_paths(tmp_path: Path) -> None:
@@ -176,19 +184,17 @@ def test_lock_keeps_two_renders_apart(tmp_path: Path) -> None:
         holder.join(10)
 
 
-def test_a_file_that_only_carries_the_header_is_never_deleted_silently(tmp_path: Path) -> None:
-    """A user's copy of a generated file (not in the manifest) is reported, not removed."""
+def test_a_file_that_only_carries_the_header_is_never_deleted(tmp_path: Path) -> None:
+    """A user's copy of a generated file (not in the manifest) is reported, never removed:
+    --force overrides hand edits of rendered files, not the conditions of removal."""
     render(tmp_path, files(a="1"))
     copy = tmp_path / "infra" / "my-copy"
     copy.write_bytes(HEADER + b"edited copy of a\n")
     plan = sync.plan(tmp_path, files(a="1"), MANAGED)
-    assert [(c.path, c.action) for c in plan.changes] == [("infra/my-copy", "remove")]
-    assert plan.conflicts == ("infra/my-copy",)
-    with pytest.raises(ConflictError, match="infra/my-copy"):
-        sync.apply(tmp_path, plan)
+    assert plan.changes == () and plan.conflicts == ()
+    assert [p for p, _ in plan.kept] == ["infra/my-copy"]
+    sync.apply(tmp_path, plan, force=True)
     assert copy.exists()
-    sync.apply(tmp_path, plan, force=True)  # the user asked for it
-    assert not copy.exists()
 
 
 @pytest.mark.parametrize(

@@ -1,37 +1,38 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from generator import collisions, pipeline, sync
 from generator.errors import Diagnostic
 from generator.load import display_name
 from generator.options import Options
-from generator.output import emit_diagnostics, info
+from generator.output import emit_diagnostics, info, write_err, write_out
 
 
 def run(options: Options) -> int:
     root = options.output_root
     sync.require_output_root(root)
     result = pipeline.render_tree(options.config_dir, root, check=True, dialect=options.dialect)
-    emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     collisions.check(root, result.files, result.output_dirs)
     plan = sync.plan(root, result.files, result.output_dirs)
+    emit_diagnostics(
+        [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
+    )
     for path in result.unverified:
-        print(
-            f"clustergen: note: {path}: no key to decrypt it; compared its keys and structure only",
-            file=sys.stderr,
+        write_err(
+            f"clustergen: note: {path}: no key to decrypt it; compared its keys and structure only"
         )
     if plan.changes:
-        sys.stdout.write(sync.unified_diff(plan))
+        write_out(sync.unified_diff(plan))
         if options.fmt == "github":
             emit_diagnostics(_drift(root, plan), options.fmt, stdout_is_free=False)
         if options.fmt != "json":  # stderr then holds only the diagnostics document
-            print(
+            if plan.refused:
+                write_err(sync.refused_message(plan))
+            write_err(
                 f"clustergen: {len(plan.changes)} file(s) out of date "
                 f"({plan.count('create')} missing, {plan.count('update')} changed, "
-                f"{plan.count('remove')} stale); run `clustergen render`",
-                file=sys.stderr,
+                f"{plan.count('remove')} stale); run `clustergen render`"
             )
         return 1
     info(options.fmt, f"clustergen: in sync ({len(plan.unchanged)} files)")

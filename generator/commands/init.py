@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from generator.errors import UsageError
 from generator.load import display_name
 from generator.options import Options
 from generator.output import info
+from generator.safefs import kind, read_file
 
 AGE_KEY = "age.key"
 GITIGNORE = ".gitignore"
@@ -75,7 +77,7 @@ def _read_identity(path: Path) -> str:
     from pyrage import x25519  # type: ignore[import-untyped,unused-ignore]
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_file(path, shown=AGE_KEY, cap=1 << 16).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {display_name(path)}: {exc}") from None
     for line in text.splitlines():
@@ -158,11 +160,15 @@ def plan(
     todo: list[Planned] = []
     kept: list[str] = []
     for name in INPUT_FILES:
-        if (config_dir / name).exists():
+        if _present(config_dir / name):
             kept.append(f"{name} (exists)")
         else:
             todo.append(Planned(name, (source / name).read_bytes()))
 
+    # A link, FIFO or directory where init's key or sops config belong is refused before
+    # anything reads through it.
+    _present(config_dir / AGE_KEY)
+    _present(config_dir / secrets.SOPS_CONFIG)
     setup = sopssetup.discover(config_dir)
     recipient: str | None = None
     if setup.key is not None:
@@ -190,7 +196,7 @@ def plan(
     todo += rule_items
     kept += rule_notes
 
-    if (config_dir / secrets.SECRETS_FILE).exists():
+    if _present(config_dir / secrets.SECRETS_FILE):
         kept.append(f"{secrets.SECRETS_FILE} (exists)")
     elif token_in_cluster_yaml:
         kept.append(f"{secrets.SECRETS_FILE} (not created: the token stays in cluster.yaml)")
@@ -219,7 +225,11 @@ def plan(
 
     gitignore = config_dir / GITIGNORE
     try:
-        existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else None
+        existing = (
+            read_file(gitignore, shown=GITIGNORE, cap=1 << 20).decode("utf-8")
+            if _present(gitignore)
+            else None
+        )
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {display_name(gitignore)}: {exc}") from None
     addition = _gitignore_addition(existing)
@@ -230,10 +240,26 @@ def plan(
     return todo, kept
 
 
+def _present(path: Path) -> bool:
+    """Whether anything is at path. A regular file is kept as it is; a link (dangling or
+    not), FIFO or directory is refused: init would otherwise read through it, or create a
+    key next to a name it then cannot write (and encrypt for a key it throws away)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"{display_name(path)} is {kind(info.st_mode)}: clustergen never follows links "
+            "and writes only regular files; replace it with the file itself or remove it"
+        )
+    return True
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     """Create path; O_EXCL makes "never overwrite" hold even against a racing writer, and
     the mode is set at creation, so age.key is never readable by others, not even briefly."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)  # the umask may have removed bits; 0600 must be exact
         os.write(fd, data)
@@ -286,11 +312,19 @@ def run(options: Options) -> int:
             if item.replace:
                 sync.write_atomic(path, item.data)
             elif item.append:
-                with path.open("ab") as fh:
-                    fh.write(item.data)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+                try:
+                    os.write(fd, item.data)
+                finally:
+                    os.close(fd)
             else:
                 _write_new(path, item.data, item.mode)
         except FileExistsError:
+            if item.name == AGE_KEY:
+                # secrets.sops.yaml was encrypted for the key that could not be written.
+                raise UsageError(
+                    f"{AGE_KEY} appeared while init ran; run `clustergen init` again"
+                ) from None
             kept.append(f"{item.name} (appeared while init ran)")
             continue
         except OSError as exc:

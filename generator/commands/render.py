@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import sys
-
 from generator import collisions, pipeline, sync
 from generator.errors import ConflictError
 from generator.options import Options
-from generator.output import emit_diagnostics, error, info
+from generator.output import emit_diagnostics, error, info, write_out
 
 VERBS = {"create": "created", "update": "updated", "remove": "removed"}
 
@@ -18,21 +16,29 @@ def run(options: Options) -> int:
     result = pipeline.render_tree(
         options.config_dir, root, check=options.dry_run, dialect=options.dialect
     )
-    emit_diagnostics(result.warnings, options.fmt, stdout_is_free=False)
     managed = result.output_dirs
     collisions.check(root, result.files, managed)
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
-        sys.stdout.write(sync.unified_diff(plan))
+        emit_diagnostics(
+            [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
+        )
+        write_out(sync.unified_diff(plan))
         info(options.fmt, _summary(plan, dry_run=True))
+        # Exactly what a real render would refuse (sync.apply): say so and fail like it would.
+        if plan.refused:
+            error(f"a render would refuse: {sync.refused_message(plan)}")
+            return ConflictError.exit_code
         if plan.conflicts and not options.force:
-            # Exactly what a real render would refuse: say so and fail like it would.
             error(f"a render would refuse: {sync.conflict_message(plan)}")
             return ConflictError.exit_code
         return 1 if options.exit_code and plan.changes else 0
     root.mkdir(parents=True, exist_ok=True)
     with sync.locked(root):
         plan = sync.plan(root, result.files, managed)
+        emit_diagnostics(
+            [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
+        )
         sync.apply(root, plan, force=options.force)
     for change in plan.changes:
         info(options.fmt, f"{VERBS[change.action]} {change.path}")
