@@ -246,8 +246,16 @@ def _plain_only(node: Any, budget: _Budget) -> Any:
 
 
 def _load_fast(text: str) -> Any:
-    """Plain data through ruamel's safe loader (libyaml when installed), duplicate keys
-    refused; any surprise raises and the caller falls back to the round-trip loader."""
+    """Plain data from libyaml's events and ruamel's resolver (generator.yamlevents) or,
+    for what that leaves aside (anchors and aliases, tags, timestamps, ...), through
+    ruamel's safe loader with duplicate keys refused; any surprise raises and the caller
+    falls back to the round-trip loader."""
+    from generator import yamlevents
+
+    try:
+        return yamlevents.plain(text, MAX_VALUES)
+    except (yamlevents.Unusual, ImportError):
+        pass
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe")

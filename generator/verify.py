@@ -89,6 +89,18 @@ def _yaml() -> Any:
 
 
 def _parse_yaml(text: str) -> None:
+    """Raise unless ruamel's safe loader (with `!unsafe`) loads every document of text.
+
+    libyaml's events decide the plain cases; anything else (and any error, so that the
+    message is the loader's) goes through the full load."""
+    from generator import yamlevents
+
+    try:
+        yamlevents.check(text)
+    except Exception:  # Unusual, a libyaml error, or no libyaml: the full load decides
+        pass
+    else:
+        return
     for _ in _yaml().load_all(io.StringIO(text)):
         pass
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import hcl2
 import pygohcl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from generator import verify
 from generator.errors import InputError
@@ -158,6 +160,18 @@ YAML_SAMPLES = {
     "duplicate key": "a: 1\na: 2\n",
     "bad indentation": "a:\n  b: 1\n c: 2\n",
     "unclosed flow": "a: [1, 2\n",
+    # Left to the full load by the event check:
+    "timestamp": "a: 2024-01-01\n",
+    "bad timestamp": "a: 2024-13-45\n",
+    "anchor and alias": "a: &x [1]\nb: *x\n",
+    "undefined alias": "a: *x\n",
+    "alias as a key": "a: &x k\n*x : 1\n",
+    "merge key": "a: &x {k: 1}\nb:\n  <<: *x\n",
+    "unsafe on a mapping": "a: !unsafe {b: 1}\n",
+    "quoted duplicate key": "a: 1\n'a': 2\n",
+    "integer keys": "1: a\n1: b\n",
+    "yaml 1.1 directive": "%YAML 1.1\n---\na: yes\n",
+    "deep block nesting": "a:\n" + "".join("  " * i + "- \n" for i in range(1, 60)),
 }
 
 
@@ -178,6 +192,39 @@ def test_yaml_verdict_equals_pure_ruamel(name: str) -> None:
 
     text = YAML_SAMPLES[name]
     assert _verdict(verify._parse_yaml, text) == _verdict(pure_parse, text)
+
+
+YAML_ALPHABET = "ab1: -[]{},'\"!&*#\n~.?|>0tTrue<%"
+
+
+def _full_yaml(text: str) -> None:
+    for _ in verify._yaml().load_all(text):
+        pass
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=YAML_ALPHABET, max_size=60))
+def test_event_check_never_accepts_what_the_full_load_refuses(text: str) -> None:
+    from generator import yamlevents
+
+    try:
+        yamlevents.check(text)
+    except Exception:
+        return  # the full load decides
+    _full_yaml(text)  # raises if the event check was wrong
+
+
+def test_event_check_decides_every_rendered_yaml(
+    rendered: Callable[[str], dict[str, bytes]],
+) -> None:
+    """The outputs are plain YAML: none falls through to the slower full load."""
+    from generator import yamlevents
+
+    files = rendered("multi-host")
+    yaml_files = [d for p, d in files.items() if p.endswith(verify.YAML_SUFFIXES)]
+    assert yaml_files
+    for data in yaml_files:
+        yamlevents.check(data.decode())
 
 
 def test_unsafe_constructor_stays_local() -> None:
