@@ -10,7 +10,8 @@ ruamel's resolver (YAML 1.2) resolves to str, null, bool, int or float (plus, fo
 Ansible's `!unsafe` and anchors with aliases to them as values). Anything unusual - other
 tags, aliases in plain, %YAML/%TAG directives, non-string or repeated keys, timestamps,
 merge keys, deep nesting - raises Unusual, and the caller does the full load, which
-decides and words every problem as before. A syntax error from libyaml propagates (the full load would raise the same one).
+decides and words every problem as before. A syntax error from libyaml propagates (the
+full load would raise the same one).
 """
 
 from __future__ import annotations
