@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -158,15 +159,72 @@ def is_encrypted(data: Any) -> bool:
     return isinstance(meta, dict) and "mac" in meta
 
 
-def decrypt(path: Path, *, shown: str | None = None, encrypted: Any = None) -> bytes:
-    """The plaintext of a sops-encrypted YAML file, in memory."""
+def _decrypt_args(path: Path) -> list[str]:
+    return ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())]
+
+
+def decrypt(
+    path: Path,
+    *,
+    shown: str | None = None,
+    encrypted: Any = None,
+    ran: tuple[int, bytes, str] | None = None,
+) -> bytes:
+    """The plaintext of a sops-encrypted YAML file, in memory.
+
+    ran: the outcome of this very sops call made earlier (Prefetch), instead of a new one.
+    """
     shown = shown or display_name(path)
-    code, out, err = _run(
-        ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", str(path.resolve())]
-    )
+    code, out, err = ran if ran is not None else _run(_decrypt_args(path))
     if code != 0:
         raise _decrypt_error(code, err, shown, encrypted)
     return out
+
+
+class Prefetch:
+    """decrypt(target) started on a thread, so that a check or no-op render waits for its
+    two sops calls (secrets.sops.yaml, the existing encrypted output) side by side instead
+    of one after the other. seal uses the outcome only if the file held the same bytes
+    before and after that sops call as when seal read it; otherwise it calls sops again."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self._before = self._read()
+        self._after: bytes | None = None
+        self._outcome: tuple[int, bytes, str] | None = None
+        self._error: Exception | None = None
+        self._thread: threading.Thread | None = None
+        if self._before is not None:
+            self._thread = threading.Thread(target=self._decrypt, name="sops-prefetch")
+            self._thread.start()
+
+    def _read(self) -> bytes | None:
+        if self.target.is_symlink() or not self.target.is_file():
+            return None  # seal decides what to do with such a path; nothing to prefetch
+        try:
+            return self.target.read_bytes()
+        except OSError:
+            return None
+
+    def _decrypt(self) -> None:
+        try:
+            self._outcome = _run(_decrypt_args(self.target))
+        except Exception as exc:  # raised where seal would have made the call
+            self._error = exc
+        self._after = self._read()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def outcome(self, existing: bytes) -> tuple[int, bytes, str] | None:
+        """The sops result for these exact bytes, or None (then call sops again)."""
+        self.join()
+        if self._before is None or not self._before == self._after == existing:
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._outcome
 
 
 def find_config(start: Path) -> Path | None:
@@ -445,6 +503,7 @@ def seal(
     output_root: Path,
     check: bool = False,
     key_available: bool = True,
+    prefetched: Mapping[str, Prefetch] | None = None,
 ) -> Sealed:
     """Replace each *.sops.* plaintext by what belongs on disk.
 
@@ -452,6 +511,7 @@ def seal(
     check: never encrypts; the existing bytes when they match (decrypted when the key is
     available, else by visible structure, and the path is reported unverified), else the
     plaintext with secret values masked, which differs from the file on disk (drift).
+    prefetched: output path -> its decryption already under way (Prefetch).
     """
     result = Sealed(dict(files))
     found: list[Path | None] = []
@@ -505,7 +565,13 @@ def seal(
 
         if existing is not None and existing_doc is not None:
             try:
-                decrypted: bytes | None = decrypt(target, shown=path, encrypted=existing_doc)
+                early = prefetched.get(path) if prefetched else None
+                decrypted: bytes | None = decrypt(
+                    target,
+                    shown=path,
+                    encrypted=existing_doc,
+                    ran=early.outcome(existing) if early is not None else None,
+                )
             except (UsageError, InputError):
                 # Encrypted for other recipients or changed by hand: replacing it is the fix.
                 decrypted = None
