@@ -5,7 +5,8 @@ Usage: python benchmarks/bench.py [--sizes 3,100,1000] [--runs N] [--quick] [--j
 Every measurement is a whole process (start-up included), the way pre-commit and CI run the
 tool: wall time from spawn to exit, and the child's peak RSS (ru_maxrss from os.wait4).
 Per size it generates a valid config (all four provisioners, 3 controllers, per-node
-overrides, a /20 node_cidr) and times, median of --runs:
+overrides, a /20 node_cidr) and times, median of --runs (the commands interleaved, one run
+of each per round):
 
   validate      clustergen validate
   render        clustergen render into an empty output directory
@@ -324,12 +325,15 @@ def bench_size(size: int, runs: int, warmup: bool, base: Path, env: dict[str, st
     # The no-op render and check need an up-to-date tree first.
     run_once([*cg, "-C", str(config), "render", "-o", str(noop_out)], root, env, scratch)
     before = stat_tree(noop_out)
-    for command, argv, cwd, setup in plan:
-        for i in range(runs + (1 if warmup else 0)):
+    # Round-robin, one run of every command per round: on a machine shared with other work
+    # the load drifts, and interleaving exposes every command to the same drift, so the
+    # ratios of one run (against the floor, against makejinja) stay comparable.
+    for i in range(runs + (1 if warmup else 0)):
+        for command, argv, cwd, setup in plan:
             setup()
             sample = run_once(argv(), cwd, env, scratch)
             if warmup and i == 0:
-                continue  # first run warms the page cache and __pycache__
+                continue  # the first round warms the page cache and __pycache__
             results[command].samples.append(sample)
 
     untouched = stat_tree(noop_out) == before

@@ -132,10 +132,10 @@ def _walk(text: str, *, build: bool, unsafe: bool) -> Any:
             in_key = bool(stack) and stack[-1][1] is not None and stack[-1][2]
             if in_key and resolved != STR:
                 raise Unusual("key that is not a string")
+            # Numbers are read here in check mode too: "0b_" looks like an int to the
+            # resolver, and only its construction fails.
             if resolved == STR:
                 add(value)
-            elif not build and not in_key:
-                add(None)  # check only: the value itself is not needed
             elif resolved == NULL:
                 add(None)
             elif resolved == BOOL:
@@ -163,6 +163,7 @@ def _walk(text: str, *, build: bool, unsafe: bool) -> Any:
         elif kind is ev.DocumentStartEvent:
             if event.version is not None or event.tags:
                 raise Unusual("%YAML or %TAG directive")
+            anchors.clear()  # an alias never reaches into an earlier document
         elif kind is ev.AliasEvent:
             in_key = bool(stack) and stack[-1][1] is not None and stack[-1][2]
             if build or in_key or event.anchor not in anchors:

@@ -179,3 +179,63 @@ def test_event_builder_never_differs_from_round_trip(text: str) -> None:
     except Exception:
         return
     assert repr(data) == repr(_round_trip(text)), text
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "a: ",
+                "b: ",
+                "c",
+                "&x ",
+                "*x",
+                "\n",
+                "\n  ",
+                "---\n",
+                "- ",
+                "[",
+                "]",
+                "{",
+                "}",
+                ", ",
+                "0b_",
+                "0x1f",
+                "1_0",
+                "0o7",
+                ".inf",
+                "1.5",
+                "-0.0",
+                "+1",
+                "01",
+                "2024-01-01",
+                "~",
+                "!!str ",
+                "<<: ",
+                "'a'",
+                '"a"',
+                "? ",
+                ": ",
+                "true",
+                "True",
+                "1: ",
+                "null: ",
+                "|\n  t\n",
+                ">\n  t\n",
+                "# c\n",
+                "yes",
+                "%YAML 1.1\n",
+            ]
+        ),
+        max_size=16,
+    ).map("".join)
+)
+def test_event_builder_agrees_with_round_trip_on_yaml_pieces(text: str) -> None:
+    from generator import yamlevents
+
+    try:
+        data = yamlevents.plain(text, load.MAX_VALUES)
+    except Exception:
+        return
+    assert repr(data) == repr(_round_trip(text)), text

@@ -165,6 +165,8 @@ YAML_SAMPLES = {
     "bad timestamp": "a: 2024-13-45\n",
     "anchor and alias": "a: &x [1]\nb: *x\n",
     "undefined alias": "a: *x\n",
+    "alias into an earlier document": "a: &x 1\n---\nb: *x\n",
+    "binary int without digits": "a: 0b_\n",
     "alias as a key": "a: &x k\n*x : 1\n",
     "merge key": "a: &x {k: 1}\nb:\n  <<: *x\n",
     "unsafe on a mapping": "a: !unsafe {b: 1}\n",
@@ -194,7 +196,7 @@ def test_yaml_verdict_equals_pure_ruamel(name: str) -> None:
     assert _verdict(verify._parse_yaml, text) == _verdict(pure_parse, text)
 
 
-YAML_ALPHABET = "ab1: -[]{},'\"!&*#\n~.?|>0tTrue<%"
+YAML_ALPHABET = "ab1: -[]{},'\"!&*#\n~.?|>0tTrue<%_xo"
 
 
 def _full_yaml(text: str) -> None:
@@ -212,6 +214,66 @@ def test_event_check_never_accepts_what_the_full_load_refuses(text: str) -> None
     except Exception:
         return  # the full load decides
     _full_yaml(text)  # raises if the event check was wrong
+
+
+# Pieces of YAML that reach every branch of the event check: anchors, aliases, documents,
+# tags, numbers the resolver reads in surprising ways, keys of every kind.
+YAML_PIECES = st.sampled_from(
+    [
+        "a: ",
+        "b: ",
+        "a",
+        "&x ",
+        "&y ",
+        "*x",
+        "*y",
+        "\n",
+        "\n  ",
+        "---\n",
+        "...\n",
+        "- ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "0b_",
+        "0x1f",
+        "1_0",
+        "0o7",
+        ".inf",
+        "1.5",
+        "1e3",
+        "2024-01-01",
+        "~",
+        "!unsafe ",
+        "!!str ",
+        "!x ",
+        "<<: ",
+        "'a'",
+        '"a"',
+        "? ",
+        ": ",
+        "true",
+        "%YAML 1.1\n",
+        "1: ",
+        "null: ",
+        "|\n  t\n",
+        "# c\n",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(YAML_PIECES, max_size=16).map("".join))
+def test_event_check_agrees_with_the_full_load_on_yaml_pieces(text: str) -> None:
+    from generator import yamlevents
+
+    try:
+        yamlevents.check(text)
+    except Exception:
+        return
+    _full_yaml(text)
 
 
 def test_event_check_decides_every_rendered_yaml(
