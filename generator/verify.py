@@ -68,7 +68,13 @@ def _parse_hcl(text: str) -> None:
     gohcl = _gohcl()
     try:
         gohcl.loadb(text.encode("utf-8"))
-    except (gohcl.HCLParseError, gohcl.HCLInternalError) as exc:
+    except gohcl.HCLInternalError as exc:
+        # pygohcl parses, then turns the body into JSON; "cannot convert" means the parse
+        # succeeded and only that conversion (which HCL itself does not have) failed, as
+        # for an attribute and a labelled block of one name. A panic is a rejection.
+        if not str(exc).startswith("cannot convert"):
+            raise _gohcl_rejection(text, str(exc)) from None
+    except gohcl.HCLParseError as exc:
         raise _gohcl_rejection(text, str(exc)) from None
 
 
