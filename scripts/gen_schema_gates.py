@@ -1,4 +1,5 @@
-"""Generate generator/_gates/<name>.py: a validity check compiled from schemas/<name>.schema.json.
+"""Generate generator/_gates/gate_<name>.py: a validity check compiled from each
+schemas/**/<name>.schema.json (every schema file, subdirectories included).
 
 Usage: python scripts/gen_schema_gates.py [--check]
 
@@ -148,7 +149,7 @@ def generate(schema_file: Path) -> str | None:
     if not functions:
         raise SystemExit(f"{schema_file.name}: no validate function in the generated code")
     header = HEADER.format(
-        schema=schema_file.name,
+        schema=schema_file.relative_to(SCHEMAS).as_posix(),
         version=fastjsonschema.VERSION,
         digest=hashlib.sha256(raw).hexdigest(),
     )
@@ -163,12 +164,22 @@ def module_name(schema_name: str) -> str:
 def expected() -> dict[Path, str]:
     """Every gate file as it should be: one per schema that can have one, plus __init__."""
     files = {GATES / "__init__.py": '"""Generated schema gates (scripts/gen_schema_gates.py)."""\n'}
-    for schema_file in sorted(SCHEMAS.glob("*.schema.json")):
-        text = generate(schema_file)
+    for name in schema_names():
+        text = generate(SCHEMAS / f"{name}.schema.json")
         if text is not None:
-            name = schema_file.name.removesuffix(".schema.json")
-            files[GATES / f"{module_name(name)}.py"] = text
+            module = GATES / f"{module_name(name)}.py"
+            if module in files:
+                raise SystemExit(f"two schemas map to {module.name}: rename one")
+            files[module] = text
     return files
+
+
+def schema_names() -> list[str]:
+    """Every schema as resources.schema_path names it: "cluster", "dialects/x.nodes", ..."""
+    return sorted(
+        p.relative_to(SCHEMAS).as_posix().removesuffix(".schema.json")
+        for p in SCHEMAS.rglob("*.schema.json")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
