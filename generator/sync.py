@@ -330,6 +330,9 @@ def apply(root: Path, plan: Plan, *, force: bool = False) -> None:
     """Write the plan. Refuses (before writing anything) when it has conflicts, unless force."""
     if plan.conflicts and not force:
         raise ConflictError(conflict_message(plan))
+    # A process killed while writing the manifest leaves its temp file beside it; no output
+    # directory is that one, so it is swept here, also when nothing else changes.
+    _remove_stale_temp_files(root, {(root / MANIFEST).parent})
     if not plan.changes and not plan.manifest_changed:
         return
     touched = {(root / c.path).parent for c in plan.changes}

@@ -94,3 +94,17 @@ def test_kill_during_render_never_corrupts(tmp_path: Path) -> None:
     assert clustergen("-C", str(tmp_path / "a"), "check", "-o", str(out)).returncode == 0
     assert not list(out.rglob(f"{TMP_PREFIX}*"))
     assert (out / MANIFEST).is_file()
+
+
+def test_manifest_temp_of_a_killed_render_is_swept(tmp_path: Path) -> None:
+    """A kill while the manifest was being written leaves its temp file in .clustergen/; the
+    next render removes it even when no output changes (found by the test above, whose kill
+    timing depends on how fast a render is)."""
+    write_config(tmp_path / "a", nodes=3, memory=4096)
+    out = tmp_path / "out"
+    assert clustergen("-C", str(tmp_path / "a"), "render", "-o", str(out)).returncode == 0
+    leftover = (out / MANIFEST).parent / f"{TMP_PREFIX}killed"
+    leftover.write_bytes(b'{"partial": ')
+    assert clustergen("-C", str(tmp_path / "a"), "render", "-o", str(out)).returncode == 0
+    assert not leftover.exists()
+    assert clustergen("-C", str(tmp_path / "a"), "check", "-o", str(out)).returncode == 0
