@@ -330,13 +330,12 @@ def apply(root: Path, plan: Plan, *, force: bool = False) -> None:
     """Write the plan. Refuses (before writing anything) when it has conflicts, unless force."""
     if plan.conflicts and not force:
         raise ConflictError(conflict_message(plan))
-    # A process killed while writing the manifest leaves its temp file beside it; no output
-    # directory is that one, so it is swept here, also when nothing else changes.
-    _remove_stale_temp_files(root, {(root / MANIFEST).parent})
+    # A process killed mid-write leaves its temp file beside the target: swept in every
+    # directory this render owns (the manifest's too), also when nothing else changes.
+    owned = [c.path for c in plan.changes] + list(plan.unchanged) + [MANIFEST]
+    _remove_stale_temp_files(root, {(root / path).parent for path in owned})
     if not plan.changes and not plan.manifest_changed:
         return
-    touched = {(root / c.path).parent for c in plan.changes}
-    _remove_stale_temp_files(root, touched)
     pending = {c.path: digest(c.new) for c in plan.changes if c.new is not None}
     if pending:
         write_atomic(root / MANIFEST, _manifest_bytes(plan.old_manifest, pending))
