@@ -41,7 +41,8 @@ class Document:
         """
         node: Any = self.tree
         line, col = 1, 1
-        if hasattr(node, "lc"):
+        # A top-level tagged scalar (the file `!!`) has an lc without a position.
+        if hasattr(node, "lc") and node.lc.line is not None and node.lc.col is not None:
             line, col = node.lc.line + 1, node.lc.col + 1
         for i, part in enumerate(path):
             last = i == len(path) - 1

@@ -239,3 +239,11 @@ def test_event_builder_agrees_with_round_trip_on_yaml_pieces(text: str) -> None:
     except Exception:
         return
     assert repr(data) == repr(_round_trip(text)), text
+
+
+def test_top_level_tagged_scalar_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """`!!` alone (found by test_properties' random bytes): a TaggedScalar without a position."""
+    path = tmp_path / "cluster.yaml"
+    path.write_bytes(b"!!")
+    doc = load.load_yaml(path)
+    assert doc.locate([]) == (1, 1)
