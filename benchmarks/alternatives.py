@@ -99,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   ({len(files)} outputs, {sum(map(len, files.values()))} bytes, largest {big})")
 
     measure("verify: everything (today)", lambda: verify.verify(files))
-    measure("verify: HCL, hcl2.loads (today)", lambda: each(verify._parse_hcl, hcl))
+    measure("verify: HCL, HashiCorp's parser (today)", lambda: each(verify._parse_hcl, hcl))
 
     import hcl2
+
+    measure("verify: HCL, hcl2.loads (before issue 18)", lambda: each(hcl2.loads, hcl))
 
     measure(
         "verify: HCL, hcl2.parses (no transform)", lambda: [hcl2.parses(t) for t in hcl.values()]
@@ -127,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   (HCL grammar without positions not measured: {type(exc).__name__}: {exc})")
 
     measure(
-        "verify: YAML, ruamel pure safe (today)",
+        "verify: YAML, libyaml events, full load for the unusual (today)",
         lambda: each(verify._parse_yaml, yml),
+    )
+    measure(
+        "verify: YAML, ruamel safe load with libyaml (before issue 18)",
+        lambda: [list(verify._yaml().load_all(t)) for t in yml.values()],
     )
     if c_loader is not None:
         import yaml as pyyaml

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from functools import lru_cache
 from typing import Any
 
 from generator import resources as _files
@@ -58,9 +59,19 @@ NODE_DEFAULTS: dict[str, Any] = {
 
 
 def network(cluster: dict[str, Any]) -> ipaddress.IPv4Network | None:
+    if isinstance(cluster.get("node_cidr"), str):
+        return _network(cluster["node_cidr"])  # asked once per node (vm_id): parse it once
     try:
         return ipaddress.IPv4Network(cluster["node_cidr"], strict=False)
     except (KeyError, TypeError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=16)
+def _network(cidr: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
         return None
 
 

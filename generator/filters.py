@@ -29,7 +29,13 @@ def _yaml_double_quoted(text: str) -> str:
     return _YAML_NON_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
+# Anything _hcl_escape changes: most values (names, addresses, paths) contain none of it.
+_HCL_SPECIAL = re.compile(r'[\x00-\x1f\x7f"\\$%]')
+
+
 def _hcl_escape(text: str) -> str:
+    if not _HCL_SPECIAL.search(text):
+        return text
     out = []
     for ch in text:
         if ch == "\\":

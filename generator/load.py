@@ -41,7 +41,8 @@ class Document:
         """
         node: Any = self.tree
         line, col = 1, 1
-        if hasattr(node, "lc"):
+        # A top-level tagged scalar (the file `!!`) has an lc without a position.
+        if hasattr(node, "lc") and node.lc.line is not None and node.lc.col is not None:
             line, col = node.lc.line + 1, node.lc.col + 1
         for i, part in enumerate(path):
             last = i == len(path) - 1
@@ -262,8 +263,16 @@ def _plain_only(node: Any, budget: _Budget) -> Any:
 
 
 def _load_fast(text: str) -> Any:
-    """Plain data through ruamel's safe loader (libyaml when installed), duplicate keys
-    refused; any surprise raises and the caller falls back to the round-trip loader."""
+    """Plain data from libyaml's events and ruamel's resolver (generator.yamlevents) or,
+    for what that leaves aside (anchors and aliases, tags, timestamps, ...), through
+    ruamel's safe loader with duplicate keys refused; any surprise raises and the caller
+    falls back to the round-trip loader."""
+    from generator import yamlevents
+
+    try:
+        return yamlevents.plain(text, MAX_VALUES)
+    except (yamlevents.Unusual, ImportError):
+        pass
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe")

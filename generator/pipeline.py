@@ -54,8 +54,6 @@ def render_tree(
     check: True for `clustergen check`: never encrypts; without a key to decrypt it compares
     what it can see (keys, structure) and lists those paths in `unverified`.
     """
-    from generator import render, settings, sync, verify
-
     output_root = output_root if output_root is not None else config_dir
     read = inputs.read(config_dir, dialect)
     warnings = list(read.warnings)
@@ -63,6 +61,7 @@ def render_tree(
     # Decrypt only when an output needs a secret: a render without capi runs without sops.
     values: Mapping[str, str] | None = None
     key_available = True
+    prefetch: Any = None  # secrets.Prefetch, when secrets.sops.yaml is decrypted
     if read.inline_secrets:
         # talos-cluster keeps the token in its git-ignored cluster.yaml: the same secrets,
         # guarded the same way (no output outside *.sops.* may contain them).
@@ -75,22 +74,51 @@ def render_tree(
             positioned = load_yaml(config_dir / inputs.CLUSTER_FILE, shown=read.cluster.file)
             warnings.append(secrets.missing_warning(CREDENTIALS_OUTPUT, positioned))
         else:
+            # The existing encrypted output is decrypted beside secrets.sops.yaml (seal
+            # needs its plaintext to keep the ciphertext): two sops calls at once.
+            prefetch = secrets.Prefetch(output_root / CREDENTIALS_OUTPUT, key_dir=config_dir)
             try:
                 values = secrets.load_secrets(read.secrets_file, shown=inputs.SECRETS_FILE)
                 # From here on no printed text (a diff, a message) shows these values.
                 output.protect(values)
             except secrets.KeyUnavailable:
+                prefetch.join()
                 if not check:
                     raise
                 # CI without the key: render with placeholders to compare the structure.
                 values, key_available = secrets.PLACEHOLDERS, False
+            except BaseException:
+                prefetch.join()  # never a sops call left running behind an error
+                raise
 
+    try:
+        return _model_to_sealed(
+            read, warnings, values, key_available, prefetch, config_dir, output_root, check
+        )
+    finally:
+        if prefetch is not None:
+            prefetch.join()  # never a sops call left running, whatever happened
+
+
+def _model_to_sealed(
+    read: inputs.Inputs,
+    warnings: list[Diagnostic],
+    values: Mapping[str, str] | None,
+    key_available: bool,
+    prefetch: Any,
+    config_dir: Path,
+    output_root: Path,
+    check: bool,
+) -> Rendered:
+    """model -> render -> verify -> secrets of render_tree."""
     context = model.build(
         read.cluster.data,
         read.nodes.data,
         secrets=values,
         has_secrets_file=read.secrets_file is not None,
     )
+    from generator import render, settings, sync, verify
+
     render_settings = settings.load()
     files = render.render(context, render_settings)
     managed = render.output_dirs(render_settings)
@@ -111,6 +139,7 @@ def render_tree(
         output_root=output_root,
         check=check,
         key_available=key_available,
+        prefetched={CREDENTIALS_OUTPUT: prefetch} if prefetch is not None else None,
     )
     return Rendered(
         sealed.files,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import jinja2
@@ -41,8 +42,35 @@ def environment(settings: RenderSettings) -> jinja2.Environment:
     return env
 
 
+# settings -> (directory mtimes, names): render and output_dirs both ask, and matching every
+# path against the exclude patterns costs more than checking that no directory changed.
+_NAMES: dict[RenderSettings, tuple[tuple[tuple[str, int], ...], list[str]]] = {}
+
+
+def _tree_stamp(root: Path) -> tuple[tuple[str, int], ...]:
+    """(directory, mtime) of root and every directory below it: adding, removing or
+    renaming a template changes one of them."""
+    stamp = []
+    for directory, _, _ in os.walk(root):
+        try:
+            stamp.append((directory, os.stat(directory).st_mtime_ns))
+        except OSError:
+            stamp.append((directory, -1))
+    return tuple(sorted(stamp))
+
+
 def template_names(settings: RenderSettings) -> list[str]:
     """Templates to render, in makejinja's order, without excluded paths."""
+    stamp = _tree_stamp(settings.templates)
+    cached = _NAMES.get(settings)
+    if cached is not None and cached[0] == stamp:
+        return list(cached[1])
+    names = _find_templates(settings)
+    _NAMES[settings] = (stamp, names)
+    return list(names)
+
+
+def _find_templates(settings: RenderSettings) -> list[str]:
     root = settings.templates
     names = []
     for path in sorted(root.glob("**/*")):

@@ -36,7 +36,7 @@ def makejinja_toml() -> Path:
 def user_cache_dir() -> Path | None:
     """clustergen's directory in the user's cache ($XDG_CACHE_HOME or ~/.cache), created on
     demand; None when there is none. Never the repository; and not a shared /tmp, where
-    another user could plant a file that is loaded from there (lark's cache is a pickle)."""
+    another user could plant a file that is loaded from there (Jinja's bytecode cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
         return None

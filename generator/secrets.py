@@ -22,6 +22,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -184,21 +185,77 @@ def decrypt(
     )
 
 
-def decrypt_bytes(
-    data: bytes, *, shown: str, encrypted: Any = None, key_dir: Path | None = None
-) -> bytes:
-    """The plaintext of sops-encrypted YAML bytes (given on stdin, never as a path).
-    key_dir: where to look for the host repo's age.key when the user named no key."""
+def _run_decrypt(data: bytes, key_dir: Path | None) -> tuple[int, bytes, str]:
+    """sops --decrypt of data given on stdin (never a path sops would open itself)."""
     from generator import hostrepo
 
-    code, out, err = _run(
+    return _run(
         ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
         stdin=data,
         env=hostrepo.sops_env(key_dir) if key_dir is not None else None,
     )
+
+
+def decrypt_bytes(
+    data: bytes,
+    *,
+    shown: str,
+    encrypted: Any = None,
+    key_dir: Path | None = None,
+    ran: tuple[int, bytes, str] | None = None,
+) -> bytes:
+    """The plaintext of sops-encrypted YAML bytes. key_dir: where to look for the host repo's
+    age.key when the user named no key. ran: the outcome of this very sops call made earlier
+    (Prefetch), instead of a new one."""
+    code, out, err = ran if ran is not None else _run_decrypt(data, key_dir)
     if code != 0:
         raise _decrypt_error(code, err, shown, encrypted)
     return out
+
+
+class Prefetch:
+    """The decryption of an existing encrypted output, started on a thread, so that a check
+    or no-op render waits for its two sops calls (secrets.sops.yaml, that output) side by side
+    instead of one after the other. sops gets the bytes read here on stdin; seal uses the
+    outcome only when it read the very same bytes, otherwise it calls sops again."""
+
+    def __init__(self, target: Path, key_dir: Path | None = None) -> None:
+        self._data = self._read(target)
+        self._outcome: tuple[int, bytes, str] | None = None
+        self._error: Exception | None = None
+        self._thread: threading.Thread | None = None
+        if self._data is not None:
+            self._thread = threading.Thread(
+                target=self._decrypt, args=(self._data, key_dir), name="sops-prefetch"
+            )
+            self._thread.start()
+
+    @staticmethod
+    def _read(target: Path) -> bytes | None:
+        try:
+            # A regular file, never through a link; anything else is seal's to decide.
+            return read_input(target, display_name(target), MAX_SOPS_BYTES)
+        except InputError:
+            return None
+
+    def _decrypt(self, data: bytes, key_dir: Path | None) -> None:
+        try:
+            self._outcome = _run_decrypt(data, key_dir)
+        except Exception as exc:  # raised where seal would have made the call
+            self._error = exc
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def outcome(self, existing: bytes) -> tuple[int, bytes, str] | None:
+        """The sops result for these exact bytes, or None (then call sops again)."""
+        self.join()
+        if self._data is None or self._data != existing:
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._outcome
 
 
 def find_config(start: Path) -> Path | None:
@@ -286,6 +343,10 @@ def validate_secrets(doc: Document, data: Any) -> list[Diagnostic]:
         return [
             doc.diag([], "expected a mapping of proxmox_api_token_id and proxmox_api_token_secret")
         ]
+    from generator import gate
+
+    if gate.is_valid("secrets", data):
+        return []  # the generated gate is never more lenient than jsonschema
     schema = _validator().schema
     properties: dict[str, Any] = schema["properties"]
     out: list[Diagnostic] = []
@@ -498,6 +559,7 @@ def seal(
     output_root: Path,
     check: bool = False,
     key_available: bool = True,
+    prefetched: Mapping[str, Prefetch] | None = None,
 ) -> Sealed:
     """Replace each *.sops.* plaintext by what belongs on disk.
 
@@ -505,6 +567,7 @@ def seal(
     check: never encrypts; the existing bytes when they match (decrypted when the key is
     available, else by visible structure, and the path is reported unverified), else the
     plaintext with secret values masked, which differs from the file on disk (drift).
+    prefetched: output path -> its decryption already under way (Prefetch).
     """
     result = Sealed(dict(files))
     found: list[Path | None] = []
@@ -562,8 +625,13 @@ def seal(
 
         if existing is not None and existing_doc is not None:
             try:
+                early = prefetched.get(path) if prefetched else None
                 decrypted: bytes | None = decrypt_bytes(
-                    existing, shown=path, encrypted=existing_doc, key_dir=config_dir
+                    existing,
+                    shown=path,
+                    encrypted=existing_doc,
+                    key_dir=config_dir,
+                    ran=early.outcome(existing) if early is not None else None,
                 )
             except (UsageError, InputError):
                 # Encrypted for other recipients or changed by hand: replacing it is the fix.

@@ -1,123 +1,81 @@
 """Stage 5: parse every rendered output with the parser of its format before anything is
 written. A failure is a clustergen bug, reported against the template and rendered line.
 
-HCL is checked with python-hcl2's own grammar and post-lexer, but through one cached lark
-parser that keeps no positions and builds no Python values: on terraform.tfvars of 1000
-nodes that is 4x faster and far smaller than `hcl2.loads`. Anything that parser rejects, or
-that only hcl2's transform could reject, goes through `hcl2.loads`, whose verdict and message
-are the ones reported.
+HCL is checked by HashiCorp's own parser (hashicorp/hcl through pygohcl), the one OpenTofu
+and Packer use, so its verdict is theirs: it rejects a repeated attribute and accepts
+`"$${"`, where python-hcl2 differs. The Go parse runs without the GIL, on a thread beside
+the YAML checks. python-hcl2 is imported only to word a rejection.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
+import re
+import threading
 from collections.abc import Callable, Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from generator import resources
 from generator.errors import Diagnostic, InputError
 
 HCL_SUFFIXES = (".tf", ".tfvars", ".hcl")
 YAML_SUFFIXES = (".yaml", ".yml")
 
-# hcl2's transform rejects unterminated template directives and malformed heredocs that the
-# grammar lets through; such text is rare in our outputs, so it simply takes the slow path.
-_TRANSFORM_CHECKED = ("%{", "<<")
+# hashicorp/hcl's diagnostics name the (unnamed) input "tmp.hcl" and a range line,col-col.
+_GOHCL_POSITION = re.compile(r"tmp\.hcl:(\d+),(\d+)(?:-\d+(?:,\d+)?)?(: )?")
 
 
-def _hcl2_dir() -> Path:
-    """python-hcl2's package directory, found without running its __init__ (which imports
-    its whole transform/serialize machinery, unused here)."""
-    spec = importlib.util.find_spec("hcl2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("python-hcl2 is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
+class HCLRejected(ValueError):
+    """HashiCorp's parser refused the text; line is 1-based."""
 
-
-def _post_lexer() -> Any:
-    """hcl2's PostLexer class from hcl2/postlexer.py (it imports only lark and typing)."""
-    if "hcl2" in sys.modules:
-        from hcl2.postlexer import PostLexer
-
-        return PostLexer
-    location = _hcl2_dir() / "postlexer.py"
-    spec = importlib.util.spec_from_file_location("_clustergen_hcl2_postlexer", location)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {location}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PostLexer
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @cache
-def _hcl_parser() -> Callable[[str], Any]:
-    from lark import Lark
+def _gohcl() -> Any:
+    import pygohcl
 
-    grammar = _hcl2_dir() / "hcl2.lark"
-    # Building the LALR tables takes ~4 s, loading them ~0.1 s: lark keeps them in a file
-    # and checks a hash of grammar and options on load. The grammar's own hash in the name
-    # keeps two installs of python-hcl2 from overwriting each other's file.
-    cache_file: str | bool = False
-    directory = resources.user_cache_dir()
-    if directory is not None:
-        import hashlib
-
-        import lark
-
-        tag = hashlib.sha256(grammar.read_bytes()).hexdigest()[:16]
-        cache_file = str(directory / f"hcl2-{tag}-lark-{lark.__version__}.lark-cache")
-    parser = Lark.open(
-        str(grammar),
-        parser="lalr",
-        propagate_positions=False,
-        postlex=_post_lexer()(),
-        cache=cache_file,
-    )
-    return parser.parse
+    return pygohcl
 
 
-def _attribute_before_block(tree: Any) -> bool:
-    """hcl2's serializer refuses a block named like an attribute defined earlier in its body
-    ("Attribute x is already defined."); the same check on the raw tree."""
-    from lark import Token, Tree
+def _gohcl_rejection(text: str, message: str) -> HCLRejected:
+    """The reason for a rejection: python-hcl2's message and line when it refuses the text
+    too (it words syntax errors closer to the template), HashiCorp's otherwise."""
+    import hcl2
 
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if node.data == "body":
-            seen: set[str] = set()
-            for child in node.children:
-                if not isinstance(child, Tree) or child.data not in ("attribute", "block"):
-                    continue
-                name_node = child.children[0]
-                token = name_node.children[0] if isinstance(name_node, Tree) else name_node
-                name = str(token) if isinstance(token, Token) else ""
-                if child.data == "attribute":
-                    seen.add(name)
-                elif name in seen:
-                    return True
-        stack.extend(c for c in node.children if isinstance(c, Tree))
-    return False
+    try:
+        hcl2.loads(text)
+    except Exception as exc:  # python-hcl2 raises lark's and its own error types
+        return HCLRejected(_problem(exc), _line_of(exc))
+    message = message.removeprefix("invalid HCL: ")
+    found = _GOHCL_POSITION.match(message)
+    line = int(found.group(1)) if found else 1
+    message = message[found.end() :] if found else message
+    # Later references ("already set at tmp.hcl:1,1-2") read as positions in the output.
+    message = _GOHCL_POSITION.sub(lambda m: f"line {m.group(1)}, column {m.group(2)}", message)
+    return HCLRejected(message.strip(), line)
 
 
 def _parse_hcl(text: str) -> None:
-    if not any(mark in text for mark in _TRANSFORM_CHECKED):
-        try:
-            # hcl2.loads appends the same newline (lark has no end-of-file token).
-            tree = _hcl_parser()(text + "\n")
-        except Exception:  # hcl2.loads below words the error
-            pass
-        else:
-            if not _attribute_before_block(tree):
-                return
-    import hcl2
-
-    hcl2.loads(text)
+    """Raise HCLRejected unless HashiCorp's HCL parser accepts text."""
+    if "\0" in text:
+        # pygohcl hands the text over as a C string, which would end at the NUL.
+        line = text[: text.index("\0")].count("\n") + 1
+        raise HCLRejected("NUL character in HCL text", line)
+    gohcl = _gohcl()
+    try:
+        gohcl.loadb(text.encode("utf-8"))
+    except gohcl.HCLInternalError as exc:
+        # pygohcl parses, then turns the body into JSON; "cannot convert" means the parse
+        # succeeded and only that conversion (which HCL itself does not have) failed, as
+        # for an attribute and a labelled block of one name. A panic is a rejection.
+        if not str(exc).startswith("cannot convert"):
+            raise _gohcl_rejection(text, str(exc)) from None
+    except gohcl.HCLParseError as exc:
+        raise _gohcl_rejection(text, str(exc)) from None
 
 
 @cache
@@ -137,6 +95,18 @@ def _yaml() -> Any:
 
 
 def _parse_yaml(text: str) -> None:
+    """Raise unless ruamel's safe loader (with `!unsafe`) loads every document of text.
+
+    libyaml's events decide the plain cases; anything else (and any error, so that the
+    message is the loader's) goes through the full load."""
+    from generator import yamlevents
+
+    try:
+        yamlevents.check(text)
+    except Exception:  # Unusual, a libyaml error, or no libyaml: the full load decides
+        pass
+    else:
+        return
     for _ in _yaml().load_all(io.StringIO(text)):
         pass
 
@@ -159,33 +129,54 @@ def _problem(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _check(path: str, data: bytes) -> Diagnostic | None:
+    try:
+        text = data.decode("utf-8")
+        if path.endswith(HCL_SUFFIXES):
+            _parse_hcl(text)
+        elif path.endswith(YAML_SUFFIXES):
+            _parse_yaml(text)
+        elif path.endswith(".json"):
+            json.loads(text)
+    except Exception as exc:  # every parser has its own error types
+        return Diagnostic(
+            path,
+            _line_of(exc),
+            1,
+            f"templates/{path}.j2",
+            f"rendered output does not parse (a clustergen bug): {_problem(exc)}",
+        )
+    return None
+
+
 def verify(files: Mapping[str, bytes], skip: Callable[[str, bytes], bool] | None = None) -> None:
-    """Raise InputError listing every output that does not parse.
+    """Raise InputError listing every output that does not parse, in the order of files.
 
     skip(path, data): True for bytes known to have passed this check before (see
     sync.verified); those are not parsed again.
     """
-    problems = []
-    for path, data in files.items():
-        if skip is not None and skip(path, data):
-            continue
-        try:
-            text = data.decode("utf-8")
-            if path.endswith(HCL_SUFFIXES):
-                _parse_hcl(text)
-            elif path.endswith(YAML_SUFFIXES):
-                _parse_yaml(text)
-            elif path.endswith(".json"):
-                json.loads(text)
-        except Exception as exc:  # every parser has its own error types
-            problems.append(
-                Diagnostic(
-                    path,
-                    _line_of(exc),
-                    1,
-                    f"templates/{path}.j2",
-                    f"rendered output does not parse (a clustergen bug): {_problem(exc)}",
-                )
-            )
+    todo = [(p, d) for p, d in files.items() if skip is None or not skip(p, d)]
+    hcl = [(p, d) for p, d in todo if p.endswith(HCL_SUFFIXES)]
+    found: dict[str, Diagnostic | None] = {}
+
+    def check_hcl() -> None:
+        for path, data in hcl:
+            found[path] = _check(path, data)
+
+    # The Go parser releases the GIL: the HCL files are parsed while this thread checks the
+    # rest. A thread only pays off when there is other work beside it.
+    worker = threading.Thread(target=check_hcl, name="verify-hcl") if hcl != todo else None
+    if worker is not None:
+        worker.start()
+    else:
+        check_hcl()
+    try:
+        for path, data in todo:
+            if not path.endswith(HCL_SUFFIXES):
+                found[path] = _check(path, data)
+    finally:
+        if worker is not None:
+            worker.join()
+    problems = [diag for path, _ in todo if (diag := found.get(path)) is not None]
     if problems:
         raise InputError(problems)

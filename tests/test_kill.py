@@ -94,3 +94,21 @@ def test_kill_during_render_never_corrupts(tmp_path: Path) -> None:
     assert clustergen("-C", str(tmp_path / "a"), "check", "-o", str(out)).returncode == 0
     assert not list(out.rglob(f"{TMP_PREFIX}*"))
     assert (out / MANIFEST).is_file()
+
+
+def test_manifest_temp_of_a_killed_render_is_swept(tmp_path: Path) -> None:
+    """A kill mid-write leaves a temp file beside the target (the manifest's or an output's);
+    the next render removes them even when no output changes (found by the test above, whose
+    kill timing depends on how fast a render is)."""
+    write_config(tmp_path / "a", nodes=3, memory=4096)
+    out = tmp_path / "out"
+    assert clustergen("-C", str(tmp_path / "a"), "render", "-o", str(out)).returncode == 0
+    leftovers = [(out / MANIFEST).parent / f"{TMP_PREFIX}killed"]
+    leftovers += [
+        (out / path).parent / f"{TMP_PREFIX}killed" for path in render_tree(tmp_path / "a").files
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"partial")
+    assert clustergen("-C", str(tmp_path / "a"), "render", "-o", str(out)).returncode == 0
+    assert not [p for p in leftovers if p.exists()]
+    assert clustergen("-C", str(tmp_path / "a"), "check", "-o", str(out)).returncode == 0

@@ -86,3 +86,26 @@ def test_installed_wheel_renders_like_the_source_tree(wheel: Path, tmp_path: Pat
         p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
     }
     assert listing(out_wheel) == listing(out_source)
+
+
+def test_installed_wheel_uses_its_schema_gates(wheel: Path, tmp_path: Path) -> None:
+    """The generated gates ship in the wheel and match its bundled schemas (not stale)."""
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    names = [p.name.removesuffix(".schema.json") for p in (ROOT / "schemas").glob("*.schema.json")]
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, generator.gate as g; print(g.__file__); "
+            "print(all(g.gate(n) is not None for n in sys.argv[1:]))",
+            *names,
+        ],
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    where, current = probe.stdout.split()
+    assert where.startswith(str(site)) and current == "True"

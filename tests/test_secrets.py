@@ -631,3 +631,49 @@ def test_new_recipient_in_sops_config_re_encrypts_unchanged_plaintext(
     keys.use(teammate_key)
     decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
     assert decrypted["stringData"]["secret"] == values["proxmox_api_token_secret"]
+
+
+def test_noop_render_runs_its_two_sops_calls_side_by_side(
+    capi_config: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """secrets.sops.yaml and the existing credentials output are decrypted at once (real
+    sops both times); the ciphertext is still kept byte for byte."""
+    import threading
+    import time
+
+    config, _ = capi_config
+    assert _render(config) == 0
+    first = (config / CREDENTIALS_OUTPUT).read_bytes()
+    spans: list[tuple[float, float, str]] = []
+    real_run = secrets._run
+
+    def timed(args: list[str], **kwargs: Any) -> tuple[int, bytes, str]:
+        start = time.monotonic()
+        try:
+            return real_run(args, **kwargs)
+        finally:
+            spans.append((start, time.monotonic(), threading.current_thread().name))
+
+    monkeypatch.setattr(secrets, "_run", timed)
+    assert render_tree(config).files[CREDENTIALS_OUTPUT] == first
+    assert len(spans) == 2, spans
+    (a_start, a_end, _), (b_start, b_end, _) = spans
+    assert max(a_start, b_start) < min(a_end, b_end), "the sops calls did not overlap"
+    assert {name for *_, name in spans} == {"sops-prefetch", threading.main_thread().name}
+
+
+def test_prefetched_decryption_is_not_used_for_other_bytes(
+    capi_config: tuple[Path, dict[str, str]],
+) -> None:
+    config, _ = capi_config
+    assert _render(config) == 0
+    target = config / CREDENTIALS_OUTPUT
+    early = secrets.Prefetch(target)
+    early.join()
+    original = target.read_bytes()
+    outcome = early.outcome(original)
+    assert outcome is not None and outcome[0] == 0
+    assert early.outcome(original + b"# edited\n") is None  # seal would call sops again
+    link = config / "link.sops.yaml"
+    link.symlink_to(target)
+    assert secrets.Prefetch(link).outcome(original) is None  # never read through a symlink

@@ -1,0 +1,1 @@
+"""Generated schema gates (scripts/gen_schema_gates.py)."""

@@ -1,0 +1,61 @@
+"""Fast validity gate: the check generated from a schema (scripts/gen_schema_gates.py)
+decides valid / invalid, so the success path never imports jsonschema; jsonschema still
+words every problem when the gate says no.
+
+The gate is never more lenient than the jsonschema validator (tests/test_schema_gate.py
+proves it on the fixtures and on fuzzed documents). A gate generated from other schema
+bytes than the ones installed (stale) or missing (a new schema) is not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from generator import resources
+from generator.controls import control_character
+
+
+def module_name(schema_name: str) -> str:
+    """As scripts/gen_schema_gates.py names the module of schemas/<schema_name>.schema.json."""
+    return "gate_" + re.sub(r"\W", "_", schema_name)
+
+
+@cache
+def gate(schema_name: str) -> Callable[[Any], bool] | None:
+    """is_valid(data) of the schema's current generated gate, or None."""
+    try:
+        module = importlib.import_module(f"generator._gates.{module_name(schema_name)}")
+    except ImportError:
+        return None
+    try:
+        raw = resources.schema_path(schema_name).read_bytes()
+    except OSError:
+        return None
+    if getattr(module, "SCHEMA_SHA256", None) != hashlib.sha256(raw).hexdigest():
+        return None  # stale: generated from another version of the schema
+    check: Callable[[Any], bool] = module.is_valid
+    return check
+
+
+def is_valid(schema_name: str, data: Any) -> bool:
+    """True only when the gate exists, is current and accepts data; False means "ask
+    jsonschema" (invalid, or no usable gate). A string with a control character anywhere
+    always asks jsonschema: validate's own keyword refuses those, which the generated code
+    does not know (a key that allows some is rare enough to take the slow path)."""
+    check = gate(schema_name)
+    return check is not None and not _has_control(data) and check(data)
+
+
+def _has_control(data: Any) -> bool:
+    if isinstance(data, str):
+        return control_character(data) is not None
+    if isinstance(data, dict):
+        return any(_has_control(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_control(v) for v in data)
+    return False
