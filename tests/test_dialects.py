@@ -47,11 +47,6 @@ def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def same_secureboot(nodes: dict[str, Any]) -> dict[str, Any]:
-    """The host's test nodes with one SecureBoot setting (clustergen has one template yet)."""
-    return {"nodes": [{**n, "secureboot": True} for n in nodes["nodes"]]}
-
-
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -174,11 +169,7 @@ def test_host_test_configs_validate_under_their_dialect(
     write(repo, cluster, nodes)
     if host == CT:
         assert run_cli(capsys, "init", "-C", str(repo))[0] == 0
-    # As the host wrote them, only the per-node SecureBoot split is missing (a clear error).
-    found = errors_of(repo)
-    assert len(found) == 1 and "does not support per-node SecureBoot" in found[0], found
-    assert found[0].startswith("nodes.yaml:15:15: error: nodes[1].secureboot: ")
-    write(repo, cluster, same_secureboot(nodes))
+    # As the host wrote them: k8s-1 boots the SecureBoot image, so it has a template of its own.
     code, out, err = run_cli(capsys, "validate", "-C", str(repo))
     assert code == 0, err
     assert out == f"valid: 2 node(s), 1 controller(s), 1 worker(s) ({HOST_DIALECT[host]} dialect)\n"
@@ -194,7 +185,7 @@ def test_filled_in_samples_validate(host: str, reference_dir: Path, tmp_path: Pa
     repo = host_repo(reference_dir, host, tmp_path / "repo")
     public = yaml.safe_load((repo / ".github" / "tests" / "public.yaml").read_text())
     cluster = {**_filled(repo / "cluster.sample.yaml", public), **NEEDS[host]}
-    nodes = same_secureboot(yaml.safe_load((repo / ".github" / "tests" / "nodes.yaml").read_text()))
+    nodes = yaml.safe_load((repo / ".github" / "tests" / "nodes.yaml").read_text())
     assert yaml.safe_load((repo / "nodes.sample.yaml").read_text()) == {"nodes": []}
     write(repo, cluster, nodes)
     assert errors_of(repo) == []
@@ -574,7 +565,7 @@ def test_init_extends_the_host_cue_schemas(
     cluster.update(
         {"proxmox_insecure": True, "provisioners": ["packer", "tofu"], "vm_id_base": 200}
     )
-    nodes = same_secureboot(yaml.safe_load((tests / "nodes.yaml").read_text()))
+    nodes = yaml.safe_load((tests / "nodes.yaml").read_text())
     nodes["nodes"][0].update({"cores": 4, "tags": ["gpu"], "startup_order": 3})
     write(repo, cluster, nodes)
     resources = ".taskfiles/template/resources"
