@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator import derive, rules_provisioning, talos_templates
+from generator import derive, rules_provisioning, rules_templates, talos_templates
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 
@@ -405,6 +405,7 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     endpoint,
     lists,
     *rules_provisioning.RULES,
+    *rules_templates.RULES,
 )
 
 

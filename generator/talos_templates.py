@@ -132,7 +132,7 @@ def with_defaults(cluster: Mapping[str, Any]) -> dict[str, Any]:
     """Raw (schema-valid) cluster.yaml data with the defaults plan() needs."""
     out: dict[str, Any] = {**derive.CLUSTER_DEFAULTS, **dict(cluster)}
     if out.get("talos_template") is None:
-        out["talos_template"] = f"talos-{out['talos_version']}"
+        out["talos_template"] = f"talos-{out.get('talos_version')}"
     return out
 
 
@@ -143,5 +143,6 @@ def vmids(cluster: Mapping[str, Any], nodes: Sequence[Any]) -> dict[int, str]:
     try:
         templates, _ = plan(data, [n for n in nodes if isinstance(n, Mapping)])
     except (KeyError, TypeError, ValueError, AttributeError):
-        return {int(data["talos_template_vmid"]): str(data["talos_template"])}
+        vmid = data.get("talos_template_vmid")
+        return {vmid: str(data.get("talos_template"))} if isinstance(vmid, int) else {}
     return {t.vmid: t.name for t in templates}

@@ -27,7 +27,6 @@ CT = "cluster-template-77cc9f5"
 TC = "talos-cluster-c999e05"
 HOST_DIALECT = {CT: "cluster-template", TC: "talos-cluster"}
 SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
-OTHER_SCHEMATIC = "a" * 64
 # What clustergen needs that the host's test configs do not carry (a user adds these).
 NEEDS = {
     CT: {"proxmox_endpoint": "https://pve.example.com:8006", "proxmox_node": "pve"},
@@ -487,19 +486,6 @@ def test_cluster_name_defaults_to_kubernetes_in_cluster_template() -> None:
 
 
 # --- unsupported host values are errors ----------------------------------------------------
-
-
-def test_per_node_schematic_is_a_clear_error_for_now(tmp_path: Path) -> None:
-    config = tmp_path / "ct"
-    shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
-    cluster, nodes = load_example("cluster-template")
-    nodes["nodes"][3]["schematic_id"] = OTHER_SCHEMATIC
-    write(config, cluster, nodes)
-    found = errors_of(config)
-    assert len(found) == 1
-    assert (
-        "nodes[3].schematic_id" in found[0] and "does not support per-node schematics" in found[0]
-    )
 
 
 def test_the_schematic_comes_from_the_nodes(rendered: Any) -> None:
