@@ -132,6 +132,9 @@ def build(
             }
             for t in templates
         ],
+        # Each schematic once (two templates may share one, with and without SecureBoot),
+        # for the factory upload.
+        "schematics": list({t.image.id: _schematic(t) for t in templates}.values()),
         # More than one template: outputs name each node's template instead of the one.
         "template_split": len(templates) > 1,
         # Some node's MTU differs from node_mtu: outputs set each node's MTU.

@@ -3,7 +3,9 @@ node from its own template; VM IDs stay put when nodes or other pairs come and g
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,12 @@ import yaml
 from test_ansible import load as load_ansible
 from test_packer import console, packer, packer_dir
 from test_packer import pkrvars as packer_vars
+from test_taskfile import TASK, TASKFILE
 from test_tofu import tfvars, unquote, validated
 
 from conftest import EXAMPLES_DIR
 from generator import talos_templates
+from generator.cli import main
 from generator.errors import InputError
 from generator.inputs import read
 from generator.pipeline import render_tree
@@ -273,3 +277,54 @@ def test_a_host_node_with_secureboot_gets_the_secureboot_image(tmp_path: Path) -
     assert second["template_vmid"] == signed["vmid"] and second["mtu"] == 9000
     assert "installer-secureboot/" in second["installer_image"]
     assert tfvars(tree.files)["nodes"][second["name"]]["mtu"] == 9000
+
+
+# A stand-in Image Factory: it answers the SHA-256 of each posted schematic, as the real one
+# does, and keeps every posted document.
+HASHING_CURL = """#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    @*) n=$(ls "$RECORD" | wc -l); cp "${arg#@}" "$RECORD/$n.yaml"
+        printf '{"id":"%s"}' "$(sha256sum "${arg#@}" | cut -d' ' -f1)" ;;
+  esac
+done
+"""
+
+
+@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
+def test_schematic_upload_registers_every_schematic(two_schematics: Path, tmp_path: Path) -> None:
+    tree = render_tree(two_schematics)
+    work = tmp_path / "run"
+    (work / "bin").mkdir(parents=True)
+    (work / "posted").mkdir()
+    (work / "Taskfile.yaml").write_bytes(tree.files[TASKFILE])
+    (work / "bin" / "curl").write_text(HASHING_CURL)
+    (work / "bin" / "curl").chmod(0o755)
+    env = {
+        "PATH": f"{work / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RECORD": str(work / "posted"),
+    }
+    done = subprocess.run(
+        [TASK, "schematic:upload"], cwd=work, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    ids = [t["schematic"]["id"] for t in tree.context["talos_templates"]]
+    assert all(f"schematic {i} is registered" in done.stdout for i in ids)
+    posted = sorted((work / "posted").iterdir())
+    assert [p.read_text() for p in posted] == [
+        t["schematic"]["yaml"] for t in tree.context["talos_templates"]
+    ]
+
+
+def test_schematic_command_lists_every_template(
+    two_schematics: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["schematic", "-C", str(two_schematics)]) == 0
+    out = capsys.readouterr().out
+    templates = render_tree(two_schematics).context["talos_templates"]
+    assert all(t["schematic"]["image_url"] in out for t in templates)
+    assert f"template {templates[1]['name']} (VM {templates[1]['vmid']}) for k8s-worker-0" in out
+    assert main(["--format", "json", "schematic", "-C", str(two_schematics)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [t["vmid"] for t in data["templates"]] == [t["vmid"] for t in templates]
