@@ -128,7 +128,10 @@ def node_secureboot(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         early = derive.version(str(version))[:2] < derive.SECUREBOOT_ENROLL_VERSION
     except ValueError:
         return
-    if not early:
+    # The cluster-wide warning already covers nodes that only repeat cluster.yaml's true.
+    if not early or (
+        rules_provisioning.given(cluster, "talos_secureboot") and _all_true(cluster, nodes)
+    ):
         return
     for i, node in _nodes(nodes):
         if node.get("talos_secureboot") is True:
@@ -140,6 +143,12 @@ def node_secureboot(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
                 "enroll them, or boot this node without SecureBoot",
                 severity="warning",
             )
+
+
+def _all_true(cluster: Document, nodes: Document) -> bool:
+    return cluster.data.get("talos_secureboot") is True and all(
+        n.get("talos_secureboot") is not False for _, n in _nodes(nodes)
+    )
 
 
 RULES: tuple[Rule, ...] = tuple(

@@ -328,3 +328,14 @@ def test_schematic_command_lists_every_template(
     assert main(["--format", "json", "schematic", "-C", str(two_schematics)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [t["vmid"] for t in data["templates"]] == [t["vmid"] for t in templates]
+
+
+def test_host_secureboot_before_1_14_warns_at_each_node_only(tmp_path: Path) -> None:
+    config = tmp_path / "tc"
+    shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
+    edit(config, "nodes.yaml", lambda d: [n.update(secureboot=True) for n in d["nodes"]])
+    warnings = read(config).warnings
+    assert [(w.file.rsplit("/", 1)[1], w.path) for w in warnings] == [
+        ("nodes.yaml", f"nodes[{i}].secureboot") for i in range(4)
+    ]
+    assert all("carry no SecureBoot keys" in w.message for w in warnings)
