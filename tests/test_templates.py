@@ -339,3 +339,18 @@ def test_host_secureboot_before_1_14_warns_at_each_node_only(tmp_path: Path) -> 
         ("nodes.yaml", f"nodes[{i}].secureboot") for i in range(4)
     ]
     assert all("carry no SecureBoot keys" in w.message for w in warnings)
+
+
+def test_templates_with_one_static_build_address_build_one_at_a_time(
+    two_schematics: Path, tmp_path: Path
+) -> None:
+    command = "packer build -parallel-builds=1 -var-file=variables.pkrvars.hcl"
+    assert command not in render_tree(two_schematics).files[TASKFILE].decode()
+    edit(two_schematics, "cluster.yaml", lambda d: d.update(packer_build_address="192.168.22.250"))
+    tree = render_tree(two_schematics)
+    assert command in tree.files[TASKFILE].decode()
+    # The real Packer takes the flag (a build filtered to no source starts nothing).
+    done = packer(
+        packer_dir(tree.files, tmp_path / "packer"), "build", "-parallel-builds=1", "-only=none"
+    )
+    assert "flag provided but not defined" not in done.stderr + done.stdout, done.stderr

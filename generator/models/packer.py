@@ -140,4 +140,9 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         "target_disk": TARGET_DISK,
         "talos_partitions": " ".join(TALOS_PARTITIONS),
         "template_split": base["template_split"],
+        # Several sources with one static build address would boot build VMs that share it:
+        # Packer then builds them one at a time (its default runs every source at once).
+        "build_args": (
+            "-parallel-builds=1 " if len(sources) > 1 and base["packer_build_address"] else ""
+        ),
     }
