@@ -121,6 +121,24 @@ def template_names(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         )
 
 
+# Proxmox VE's highest VM ID (rules.MAX_VM_ID; rules imports this module).
+MAX_VM_ID = 999_999_999
+
+
+def template_vmid_range(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
+    """Other pairs' templates sit above talos_template_vmid: they must stay valid VM IDs."""
+    templates = _plan(cluster, nodes)
+    beyond = [t for t in templates or [] if t.vmid > MAX_VM_ID]
+    if beyond:
+        yield cluster.diag(
+            ["talos_template_vmid"],
+            f"the templates of other schematics would get VM IDs up to "
+            f"talos_template_vmid + {talos_templates.OFFSET + talos_templates.SLOTS - 1}, "
+            f"beyond Proxmox VE's {MAX_VM_ID} ({', '.join(t.name for t in beyond)})",
+            f"use at most {MAX_VM_ID - talos_templates.OFFSET - talos_templates.SLOTS + 1}",
+        )
+
+
 def node_secureboot(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """A node's talos_secureboot: true before Talos 1.14, as the cluster-wide warning says."""
     version = _cluster(cluster).get("talos_version")
@@ -153,5 +171,12 @@ def _all_true(cluster: Document, nodes: Document) -> bool:
 
 RULES: tuple[Rule, ...] = tuple(
     _tolerant(rule)
-    for rule in (capi_one_template, capi_one_mtu, guest_agent, template_names, node_secureboot)
+    for rule in (
+        capi_one_template,
+        capi_one_mtu,
+        guest_agent,
+        template_names,
+        template_vmid_range,
+        node_secureboot,
+    )
 )

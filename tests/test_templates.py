@@ -354,3 +354,18 @@ def test_templates_with_one_static_build_address_build_one_at_a_time(
         packer_dir(tree.files, tmp_path / "packer"), "build", "-parallel-builds=1", "-only=none"
     )
     assert "flag provided but not defined" not in done.stderr + done.stdout, done.stderr
+
+
+def test_other_templates_must_stay_valid_vm_ids(two_schematics: Path) -> None:
+    edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_500))
+    found = errors(two_schematics)
+    assert len(found) == 1 and "talos_template_vmid" in found[0], found
+    assert "use at most 999999000" in found[0]
+    edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_000))
+    assert errors(two_schematics) == []
+
+
+def test_a_long_talos_template_leaves_no_room_for_other_templates(two_schematics: Path) -> None:
+    edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template="t" * 60))
+    found = errors(two_schematics)
+    assert len(found) == 1 and "talos_template: " in found[0] and "at most 51" in found[0], found
