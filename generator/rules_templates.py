@@ -84,6 +84,18 @@ def capi_one_mtu(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
             )
 
 
+def one_image_source(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
+    """A node's image is its talos_extensions or a given schematic, never both."""
+    for i, node in _nodes(nodes):
+        if node.get("talos_extensions") is not None and node.get("talos_schematic_id") is not None:
+            yield nodes.diag(
+                ["nodes", i, "talos_extensions"],
+                "talos_extensions has no effect here: this node's image is its given schematic "
+                f"{node['talos_schematic_id']}",
+                "keep one: the extensions (clustergen computes the schematic) or the schematic",
+            )
+
+
 def guest_agent(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """The QEMU guest agent is set once per cluster: every image has the extension or none."""
     data = _cluster(cluster)
@@ -174,6 +186,7 @@ RULES: tuple[Rule, ...] = tuple(
     for rule in (
         capi_one_template,
         capi_one_mtu,
+        one_image_source,
         guest_agent,
         template_names,
         template_vmid_range,

@@ -13,6 +13,8 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_ansible import load as load_ansible
 from test_packer import console, packer, packer_dir
 from test_packer import pkrvars as packer_vars
@@ -369,3 +371,55 @@ def test_a_long_talos_template_leaves_no_room_for_other_templates(two_schematics
     edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template="t" * 60))
     found = errors(two_schematics)
     assert len(found) == 1 and "talos_template: " in found[0] and "at most 51" in found[0], found
+
+
+def test_extensions_and_a_given_schematic_on_one_node_are_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "ct"
+    shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
+    edit(config, "nodes.yaml", lambda d: d["nodes"][1].update(talos_extensions=GPU))
+    found = errors(config)
+    assert len(found) == 1 and "nodes.yaml:" in found[0], found
+    assert "nodes[1].talos_extensions: talos_extensions has no effect here" in found[0]
+    assert HOST_SCHEMATIC in found[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pairs=st.sets(
+        st.tuples(st.text("0123456789abcdef", min_size=64, max_size=64), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    data=st.data(),
+)
+def test_a_template_keeps_its_vm_id_when_other_pairs_go(pairs: Any, data: Any) -> None:
+    cluster = talos_templates.with_defaults(
+        {"talos_version": "1.12.0", "proxmox_endpoint": "https://pve:8006"}
+    )
+    nodes = [
+        {"name": f"n{i}", "talos_schematic_id": s, "talos_secureboot": b}
+        for i, (s, b) in enumerate(sorted(pairs))
+    ]
+    everything, _ = talos_templates.plan(cluster, nodes)
+    kept = data.draw(st.lists(st.sampled_from(nodes), min_size=1, unique_by=lambda n: n["name"]))
+    some, _ = talos_templates.plan(cluster, kept)
+    slots = [t.vmid for t in everything]
+    for template in some:
+        (same,) = [
+            t
+            for t in everything
+            if t.image.id == template.image.id and t.secureboot == template.secureboot
+        ]
+        # Without a collision in the full set, the VM ID is the pair's own slot in both.
+        if slots.count(same.vmid) == 1 and not _collided(everything, same):
+            assert template.vmid == same.vmid
+
+
+def _collided(
+    templates: list[talos_templates.Template], template: talos_templates.Template
+) -> bool:
+    """Whether the template was pushed off its own slot (or pushed another off)."""
+    own = {t.vmid: talos_templates._slot(t.image.id, t.secureboot) for t in templates}
+    base = 9000 + talos_templates.OFFSET
+    slots = list(own.values())
+    return own[template.vmid] != template.vmid - base or slots.count(own[template.vmid]) > 1
