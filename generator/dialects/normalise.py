@@ -112,13 +112,6 @@ def _host_keys(dialect: str, kind: str) -> set[str]:
     return {k for k, spec in props.items() if spec.get("x-dialect") == dialect}
 
 
-def _shown(value: Any) -> str:
-    """A value as YAML writes it (true, not True)."""
-    import json
-
-    return json.dumps(value)
-
-
 def _vlan(text: Any) -> int | None:
     if isinstance(text, str) and text.isdigit() and 1 <= int(text) <= 4094:
         return int(text)
