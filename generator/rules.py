@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator import derive, rules_capi, rules_provisioning
+from generator import derive, rules_capi, rules_provisioning, rules_templates, talos_templates
 from generator.controls import control_character
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
@@ -191,6 +191,8 @@ def vm_ids(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         template_text = f"talos_template_vmid ({_where(cluster, ['talos_template_vmid'])})"
     else:
         template_text = f"the default talos_template_vmid {template}"
+    # The templates of other (schematic, SecureBoot) pairs than the cluster's.
+    others = talos_templates.vmids(cluster.data, [n for _, n in _nodes(nodes)])
     seen: dict[int, tuple[int, dict[str, Any]]] = {}
     for i, node in _nodes(nodes):
         value = derive.vm_id(cluster.data, node)
@@ -205,6 +207,13 @@ def vm_ids(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
             yield nodes.diag(
                 path,
                 f"{what} is {template_text}, the VM ID of the Talos template",
+                f"{fix}, or change talos_template_vmid",
+            )
+        elif value in others:
+            yield nodes.diag(
+                path,
+                f"{what} is the VM ID of the Talos template {others[value]} (talos_template_vmid "
+                f"+ {value - (template or 0)}, for the nodes with that schematic)",
                 f"{fix}, or change talos_template_vmid",
             )
         elif value in seen:
@@ -453,6 +462,7 @@ RULES: tuple[Callable[[Document, Document], Iterator[Diagnostic]], ...] = (
     *rules_provisioning.RULES,
     migration,
     rules_capi.check,
+    *rules_templates.RULES,
 )
 
 

@@ -102,12 +102,23 @@ def packer_network(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         )
 
 
+def given(cluster: Document, key: str) -> bool:
+    """Whether cluster.yaml itself has key (not a host dialect's normaliser, which derives
+    talos_secureboot from the nodes)."""
+    from generator.dialects.mapped import Mapped
+
+    source = cluster.source if isinstance(cluster, Mapped) else cluster
+    return isinstance(source, Document) and isinstance(source.data, dict) and key in source.data
+
+
 def secureboot(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """talos_secureboot: true before Talos 1.14 boots signed images with Secure Boot off."""
     data = cluster.data if isinstance(cluster.data, dict) else {}
     version = data.get("talos_version")
     if data.get("talos_secureboot") is not True or not isinstance(version, str):
         return
+    if not given(cluster, "talos_secureboot"):
+        return  # a host dialect's, from the nodes: the per-node warning says it there
     try:
         parsed = derive.version(version)
     except ValueError:

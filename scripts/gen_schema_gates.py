@@ -152,7 +152,7 @@ def generate(schema_file: Path) -> str | None:
     )
     # Strict integers: drop the draft-6 "a float without fraction is an integer" clause.
     code = re.sub(r" and not \(isinstance\((\w+), float\) and \1\.is_integer\(\)\)", "", code)
-    code = code.replace("(list, tuple)", "(list,)")
+    code = code.replace("(list, tuple)", "(list,)").replace("(list, tuple, ", "(list, ")
     if ".is_integer()" in code or "tuple" in code:
         raise SystemExit(f"{schema_file.name}: unexpected fastjsonschema code, check the edits")
     code = code.replace(

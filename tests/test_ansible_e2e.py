@@ -56,7 +56,10 @@ def double(tmp_path: Path) -> Iterator[ProxmoxDouble]:
 
 
 def render_for_double(
-    double: ProxmoxDouble, example_copy: Callable[[str], Path], **cluster_keys: Any
+    double: ProxmoxDouble,
+    example_copy: Callable[[str], Path],
+    node_keys: dict[str, dict[str, Any]] | None = None,
+    **cluster_keys: Any,
 ) -> Path:
     """multi-host, pointed at the double and reduced to KEEP_NODES, rendered in place."""
     root = example_copy("multi-host")
@@ -69,6 +72,8 @@ def render_for_double(
     yaml.dump(cluster, root / "cluster.yaml")
     nodes: Any = yaml.load(root / "nodes.yaml")
     nodes["nodes"] = [n for n in nodes["nodes"] if n["name"] in KEEP_NODES]
+    for node in nodes["nodes"]:
+        node.update((node_keys or {}).get(node["name"], {}))
     yaml.dump(nodes, root / "nodes.yaml")
     for path, data in render_tree(root).files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -256,3 +261,43 @@ def test_configure_runs_again_only_for_a_vm_that_drifted(
     ]
     assert double.vms[drifted].config["memory"] == str(wanted[drifted]["memory"])
     assert recap_changed(second.stdout) == 1
+
+
+def test_each_node_is_cloned_from_the_template_of_its_schematic(
+    double: ProxmoxDouble, example_copy: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A node with a SecureBoot setting of its own is cloned from its own template."""
+    ansible_dir = render_for_double(
+        double, example_copy, {"prod-worker-1": {"talos_secureboot": True}}
+    )
+    vars_file: Any = AnsibleLoader(
+        (ansible_dir / "vars" / "cluster.yaml").read_text()
+    ).get_single_data()
+    templates = {int(t["vmid"]): t["name"] for t in vars_file["talos_templates"]}
+    assert len(templates) == 2 and templates[9100] == "talos-prod-template"
+    (other,) = set(templates) - {9100}
+    double.add_template(other, "pve1", templates[other])
+    playbook(ansible_dir, "provision-vms", double, tmp_path / "home", "-e", "talos_wait=false")
+    clones = {int(c.params["newid"]): c.path for c in calls(double, "POST", "/clone")}
+    by_name = {vm["name"]: int(vm["vmid"]) for vm in vars_file["cluster_vms"]}
+    assert clones == {
+        by_name["prod-cp-0"]: "/nodes/pve1/qemu/9100/clone",
+        by_name["prod-worker-1"]: f"/nodes/pve1/qemu/{other}/clone",
+    }
+    assert double.rejected == []
+    # Without the second template the playbook stops before cloning anything.
+    double.vms.pop(other)
+    for vmid in by_name.values():
+        double.vms.pop(vmid)
+    before = len(calls(double, "POST", "/clone"))
+    done = playbook(
+        ansible_dir,
+        "provision-vms",
+        double,
+        tmp_path / "home",
+        "-e",
+        "talos_wait=false",
+        succeed=False,
+    )
+    assert f"VM {other} ({templates[other]}) is missing or not a template" in done.stdout
+    assert len(calls(double, "POST", "/clone")) == before

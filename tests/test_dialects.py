@@ -27,7 +27,6 @@ CT = "cluster-template-77cc9f5"
 TC = "talos-cluster-c999e05"
 HOST_DIALECT = {CT: "cluster-template", TC: "talos-cluster"}
 SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
-OTHER_SCHEMATIC = "a" * 64
 # What clustergen needs that the host's test configs do not carry (a user adds these).
 NEEDS = {
     CT: {"proxmox_endpoint": "https://pve.example.com:8006", "proxmox_node": "pve"},
@@ -45,11 +44,6 @@ def host_repo(reference: Path, host: str, target: Path) -> Path:
 
 def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def same_secureboot(nodes: dict[str, Any]) -> dict[str, Any]:
-    """The host's test nodes with one SecureBoot setting (clustergen has one template yet)."""
-    return {"nodes": [{**n, "secureboot": True} for n in nodes["nodes"]]}
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -174,11 +168,7 @@ def test_host_test_configs_validate_under_their_dialect(
     write(repo, cluster, nodes)
     if host == CT:
         assert run_cli(capsys, "init", "-C", str(repo))[0] == 0
-    # As the host wrote them, only the per-node SecureBoot split is missing (a clear error).
-    found = errors_of(repo)
-    assert len(found) == 1 and "does not support per-node SecureBoot" in found[0], found
-    assert found[0].startswith("nodes.yaml:15:15: error: nodes[1].secureboot: ")
-    write(repo, cluster, same_secureboot(nodes))
+    # As the host wrote them: k8s-1 boots the SecureBoot image, so it has a template of its own.
     code, out, err = run_cli(capsys, "validate", "-C", str(repo))
     assert code == 0, err
     assert out == f"valid: 2 node(s), 1 controller(s), 1 worker(s) ({HOST_DIALECT[host]} dialect)\n"
@@ -194,7 +184,7 @@ def test_filled_in_samples_validate(host: str, reference_dir: Path, tmp_path: Pa
     repo = host_repo(reference_dir, host, tmp_path / "repo")
     public = yaml.safe_load((repo / ".github" / "tests" / "public.yaml").read_text())
     cluster = {**_filled(repo / "cluster.sample.yaml", public), **NEEDS[host]}
-    nodes = same_secureboot(yaml.safe_load((repo / ".github" / "tests" / "nodes.yaml").read_text()))
+    nodes = yaml.safe_load((repo / ".github" / "tests" / "nodes.yaml").read_text())
     assert yaml.safe_load((repo / "nodes.sample.yaml").read_text()) == {"nodes": []}
     write(repo, cluster, nodes)
     assert errors_of(repo) == []
@@ -498,19 +488,6 @@ def test_cluster_name_defaults_to_kubernetes_in_cluster_template() -> None:
 # --- unsupported host values are errors ----------------------------------------------------
 
 
-def test_per_node_schematic_is_a_clear_error_for_now(tmp_path: Path) -> None:
-    config = tmp_path / "ct"
-    shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
-    cluster, nodes = load_example("cluster-template")
-    nodes["nodes"][3]["schematic_id"] = OTHER_SCHEMATIC
-    write(config, cluster, nodes)
-    found = errors_of(config)
-    assert len(found) == 1
-    assert (
-        "nodes[3].schematic_id" in found[0] and "does not support per-node schematics" in found[0]
-    )
-
-
 def test_the_schematic_comes_from_the_nodes(rendered: Any) -> None:
     pkr = text(rendered("cluster-template"), "infrastructure/packer/variables.pkrvars.hcl")
     assert SCHEMATIC in pkr
@@ -574,7 +551,7 @@ def test_init_extends_the_host_cue_schemas(
     cluster.update(
         {"proxmox_insecure": True, "provisioners": ["packer", "tofu"], "vm_id_base": 200}
     )
-    nodes = same_secureboot(yaml.safe_load((tests / "nodes.yaml").read_text()))
+    nodes = yaml.safe_load((tests / "nodes.yaml").read_text())
     nodes["nodes"][0].update({"cores": 4, "tags": ["gpu"], "startup_order": 3})
     write(repo, cluster, nodes)
     resources = ".taskfiles/template/resources"

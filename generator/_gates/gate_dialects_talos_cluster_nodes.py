@@ -4,7 +4,7 @@
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
-SCHEMA_SHA256 = "e977cbc13e637a6d1d5f81900987099da0d447c2bc9a1b221d64fe75ff772fde"
+SCHEMA_SHA256 = "547502c143d717a37909a7ada163e61c79c4c3a55dbdccc54cd8e297379a0177"
 
 
 class JsonSchemaValueException(ValueError):
@@ -29,6 +29,8 @@ REGEX_PATTERNS = {
     '^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z': re.compile('^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z'),
     '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\Z': re.compile('^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\Z'),
     '^[a-z0-9_][a-z0-9_+.-]*\\Z': re.compile('^[a-z0-9_][a-z0-9_+.-]*\\Z'),
+    '^siderolabs/[a-z0-9][a-z0-9-]*\\Z': re.compile('^siderolabs/[a-z0-9][a-z0-9-]*\\Z'),
+    '^[0-9a-f]{64}\\Z': re.compile('^[0-9a-f]{64}\\Z'),
     '^[a-z0-9]{64}\\Z': re.compile('^[a-z0-9]{64}\\Z')
 }
 
@@ -216,14 +218,35 @@ def validate_https___github_com_clustergen_clustergen_schemas_dialects_talos_clu
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".shutdown_delay must be bigger than or equal to 0")
                 if data__shutdowndelay > 3600:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".shutdown_delay must be smaller than or equal to 3600")
-        if "schematic_id" in data_keys:
-            data_keys.remove("schematic_id")
-            data__schematicid = data["schematic_id"]
-            if not isinstance(data__schematicid, (str)):
-                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schematic_id must be string")
-            if isinstance(data__schematicid, str):
-                if not REGEX_PATTERNS['^[a-z0-9]{64}\\Z'].search(data__schematicid):
-                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".schematic_id must match pattern ^[a-z0-9]{64}\\Z")
+        if "talos_extensions" in data_keys:
+            data_keys.remove("talos_extensions")
+            data__talosextensions = data["talos_extensions"]
+            if not isinstance(data__talosextensions, (list, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_extensions must be array or null")
+            data__talosextensions_is_list = isinstance(data__talosextensions, (list,))
+            if data__talosextensions_is_list:
+                data__talosextensions_len = len(data__talosextensions)
+                if data__talosextensions_len > 64:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_extensions must contain less than or equal to 64 items")
+                for data__talosextensions_x, data__talosextensions_item in enumerate(data__talosextensions):
+                    if not isinstance(data__talosextensions_item, (str)):
+                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_extensions[{data__talosextensions_x}]".format(**locals()) + " must be string")
+                    if isinstance(data__talosextensions_item, str):
+                        if not REGEX_PATTERNS['^siderolabs/[a-z0-9][a-z0-9-]*\\Z'].search(data__talosextensions_item):
+                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_extensions[{data__talosextensions_x}]".format(**locals()) + " must match pattern ^siderolabs/[a-z0-9][a-z0-9-]*\\Z")
+        if "talos_schematic_id" in data_keys:
+            data_keys.remove("talos_schematic_id")
+            data__talosschematicid = data["talos_schematic_id"]
+            if not isinstance(data__talosschematicid, (str, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_schematic_id must be string or null")
+            if isinstance(data__talosschematicid, str):
+                if not REGEX_PATTERNS['^[0-9a-f]{64}\\Z'].search(data__talosschematicid):
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_schematic_id must match pattern ^[0-9a-f]{64}\\Z")
+        if "talos_secureboot" in data_keys:
+            data_keys.remove("talos_secureboot")
+            data__talossecureboot = data["talos_secureboot"]
+            if not isinstance(data__talossecureboot, (bool, NoneType)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".talos_secureboot must be boolean or null")
         if "mtu" in data_keys:
             data_keys.remove("mtu")
             data__mtu = data["mtu"]
@@ -234,6 +257,14 @@ def validate_https___github_com_clustergen_clustergen_schemas_dialects_talos_clu
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".mtu must be bigger than or equal to 1450")
                 if data__mtu > 9000:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".mtu must be smaller than or equal to 9000")
+        if "schematic_id" in data_keys:
+            data_keys.remove("schematic_id")
+            data__schematicid = data["schematic_id"]
+            if not isinstance(data__schematicid, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".schematic_id must be string")
+            if isinstance(data__schematicid, str):
+                if not REGEX_PATTERNS['^[a-z0-9]{64}\\Z'].search(data__schematicid):
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".schematic_id must match pattern ^[a-z0-9]{64}\\Z")
         if "secureboot" in data_keys:
             data_keys.remove("secureboot")
             data__secureboot = data["secureboot"]

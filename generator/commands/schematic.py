@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from generator import inputs, model
 from generator.options import Options
@@ -20,6 +21,8 @@ def run(options: Options) -> int:
         # One JSON document on stdout: warnings travel inside it, not as a second document.
         result: dict[str, object] = {key: image[key] for key in KEYS}
         result["yaml"] = image["yaml"]
+        if context["template_split"]:
+            result["templates"] = [_template(t) for t in context["talos_templates"]]
         result["diagnostics"] = as_dicts(read.warnings)
         print(json.dumps(result, indent=2))
         return 0
@@ -30,4 +33,32 @@ def run(options: Options) -> int:
     print(f"installer:    {image['installer_image']}")
     print()
     print(image["yaml"], end="")
+    if context["template_split"]:
+        # The other templates' images (nodes with a schematic or SecureBoot of their own).
+        for template in context["talos_templates"][1:]:
+            other = template["schematic"]
+            print()
+            print(
+                f"template {template['name']} (VM {template['vmid']}) for "
+                f"{', '.join(template['nodes'])}:"
+            )
+            for key, label in zip(KEYS, LABELS, strict=True):
+                print(f"{label}{other[key]}")
+            print()
+            print(other["yaml"], end="")
     return 0
+
+
+LABELS = ("schematic id: ", "disk image:   ", "iso:          ", "installer:    ")
+
+
+def _template(template: Any) -> dict[str, object]:
+    image = template["schematic"]
+    return {
+        "name": template["name"],
+        "vmid": template["vmid"],
+        "secureboot": template["secureboot"],
+        "nodes": list(template["nodes"]),
+        **{key: image[key] for key in KEYS},
+        "yaml": image["yaml"],
+    }

@@ -112,13 +112,6 @@ def _host_keys(dialect: str, kind: str) -> set[str]:
     return {k for k, spec in props.items() if spec.get("x-dialect") == dialect}
 
 
-def _shown(value: Any) -> str:
-    """A value as YAML writes it (true, not True)."""
-    import json
-
-    return json.dumps(value)
-
-
 def _vlan(text: Any) -> int | None:
     if isinstance(text, str) and text.isdigit() and 1 <= int(text) <= 4094:
         return int(text)
@@ -359,19 +352,26 @@ class _Normaliser:
         out.data["vm_defaults"] = roles
 
     def from_nodes(self, out: _Out, nodes: list[dict[str, Any]]) -> None:
-        """Cluster-wide values the hosts keep per node: schematic, secureboot, MTU."""
-        raw = self.nodes_doc.data.get("nodes") or []
-        self.per_node_same(out, raw, "schematic_id", "talos_schematic_id", None, "schematics")
-        self.per_node_same(
-            out,
-            raw,
-            "secureboot",
-            "talos_secureboot",
-            HOST_SECUREBOOT_DEFAULT,
-            "SecureBoot settings",
-        )
-        self.per_node_same(out, raw, "mtu", "node_mtu", HOST_MTU_DEFAULT, "MTUs")
-        if "talos_schematic_id" in out.data and "talos_extensions" in self.c:
+        """The cluster-wide image and MTU from what the hosts keep per node: the (schematic,
+        SecureBoot) pair most nodes use becomes the cluster's (its template keeps
+        talos_template_vmid), every node keeps its own (see nodes()); likewise the MTU."""
+        pairs = [
+            (n.get("talos_schematic_id"), n.get("talos_secureboot"))
+            for n in nodes
+            if isinstance(n, dict)
+        ]
+        common = _most_common(pairs)
+        if common is not None:
+            schematic_id, secureboot = common
+            if schematic_id is not None and "talos_schematic_id" not in self.c:
+                out.data["talos_schematic_id"] = schematic_id
+            if "talos_secureboot" not in self.c:
+                out.data["talos_secureboot"] = secureboot
+        mtu = _most_common([n.get("mtu") for n in nodes if isinstance(n, dict)])
+        if mtu is not None and "node_mtu" not in self.c:
+            out.data["node_mtu"] = mtu
+        given = any(isinstance(n, dict) and "talos_schematic_id" in n for n in nodes)
+        if given and "talos_extensions" in self.c:
             self.error(
                 self.cluster_doc,
                 ["talos_extensions"],
@@ -379,39 +379,24 @@ class _Normaliser:
                 "remove talos_extensions (edit the schematic at factory.talos.dev instead)",
             )
 
-    def per_node_same(
-        self, out: _Out, raw: list[Any], key: str, target: str, default: Any, what: str
+    def per_node(
+        self, index: int, node: dict[str, Any], item: dict[str, Any], paths: dict[P, P]
     ) -> None:
-        values = [(i, n.get(key, default)) for i, n in enumerate(raw) if isinstance(n, dict)]
-        given = [(i, v) for i, v in values if v is not None]
-        if not given:
-            return
-        first_index, first = given[0]
-        differing = [(i, v) for i, v in given if v != first]
-        for index, value in differing:
-            self.error(
-                self.nodes_doc,
-                ["nodes", index, key],
-                f"{key} {_shown(value)} differs from nodes[{first_index}]'s {_shown(first)}: "
-                "clustergen does "
-                f"not support per-node {what} yet (one Talos template per cluster)",
-                f"give every node the same {key}",
+        """The host's per-node schematic_id, secureboot and mtu, with the host's defaults."""
+        for host, mine, default in (
+            ("schematic_id", "talos_schematic_id", None),
+            ("secureboot", "talos_secureboot", HOST_SECUREBOOT_DEFAULT),
+            ("mtu", "mtu", HOST_MTU_DEFAULT),
+        ):
+            if host not in self.host_node:
+                continue
+            value = node.get(host, default)
+            if value is None:
+                continue
+            item[mine] = value
+            paths[("nodes", index, mine)] = (
+                ("nodes", index, host) if host in node else ("nodes", index)
             )
-        mine = self.c.get(target)
-        if mine is not None and mine != first:
-            self.error(
-                self.cluster_doc,
-                [target],
-                f"{target} {_shown(mine)} disagrees with the nodes' {key} {_shown(first)} "
-                "in nodes.yaml",
-                f"remove {target} (the host keeps it per node)",
-            )
-        source = ("nodes", first_index, key) if key in raw[first_index] else None
-        out.data[target] = first
-        if source is not None:
-            # Positions of nodes.yaml cannot be shown from cluster.yaml's document; the
-            # normalised value is checked on nodes.yaml's side as well.
-            out.paths[(target,)] = (target,)
 
     # --- nodes.yaml ---------------------------------------------------------------------
 
@@ -433,6 +418,7 @@ class _Normaliser:
                 if key in node:
                     item[key] = node[key]
             self.disk(index, node, item)
+            self.per_node(index, node, item, paths)
             if self.dialect == TALOS_CLUSTER:
                 for host, mine in TC_NODE.items():
                     if host not in node:
@@ -482,14 +468,24 @@ class _Normaliser:
                 )
 
 
+def _most_common(values: list[Any]) -> Any:
+    """The value most entries have; on a tie the one that comes first."""
+    counts: dict[Any, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=lambda v: (counts[v], -values.index(v)))
+
+
 def pick_vm_ids(cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
     """talos-cluster: a node without vm_id is Proxmox's to number. clustergen numbers it
     (stable IDs), as its own dialect does (vm_id_base + host number), stepping over every ID
-    another node or the template holds, so an explicit vm_id never clashes with a derived one."""
-    from generator import derive
+    another node or a template holds, so an explicit vm_id never clashes with a derived one."""
+    from generator import derive, talos_templates
 
     taken = {n["vm_id"] for n in nodes if isinstance(n, dict) and isinstance(n.get("vm_id"), int)}
-    taken.add(cluster.get("talos_template_vmid", derive.CLUSTER_DEFAULTS["talos_template_vmid"]))
+    taken.update(talos_templates.vmids(cluster, nodes))
     for node in nodes:
         if not isinstance(node, dict) or "vm_id" in node:
             continue

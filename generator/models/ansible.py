@@ -19,7 +19,7 @@ def net0(base: Mapping[str, Any], node: Mapping[str, Any]) -> str:
     """The Proxmox net0 property string: model=MAC first, then options in the key order
     Proxmox prints them, so the string reads like the VM config it produces."""
     parts = [f"virtio={node['mac_addr']}", f"bridge={base['proxmox_bridge']}"]
-    parts.append(f"mtu={base['node_mtu']}")
+    parts.append(f"mtu={node['mtu']}")
     if base.get("node_vlan_tag") is not None:
         parts.append(f"tag={base['node_vlan_tag']}")
     return ",".join(parts)
@@ -48,6 +48,15 @@ def config(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, str]:
 
 
 def vm(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    out = _vm(base, node)
+    if base["template_split"]:
+        # Nodes of other schematics clone the template of their own (schematic, SecureBoot).
+        out["template_vmid"] = node["template_vmid"]
+        out["template_name"] = node["template_name"]
+    return out
+
+
+def _vm(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "vmid": node["vm_id"],
         "name": node["name"],
@@ -81,6 +90,12 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         # Proxmox clones onto another node (target) only from shared storage; otherwise the
         # playbook clones on the template's node and migrates.
         "clone_with_target": base["proxmox_storage_shared"],
+        # Only with more than one template: every template the playbook checks and clones.
+        "templates": (
+            [{"vmid": t["vmid"], "name": t["name"]} for t in base["talos_templates"]]
+            if base["template_split"]
+            else []
+        ),
         "destroy_prompt": (
             f"Destroy the {len(vms)} VMs of cluster {base['cluster_name']} ({names}) "
             f"on {base['proxmox_endpoint']}?"

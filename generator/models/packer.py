@@ -23,6 +23,13 @@ CAPI_SUFFIX = rules_provisioning.CAPI_SUFFIX
 # Environment variables that carry the API token (Packer reads PKR_VAR_<variable name>).
 TOKEN_ID_VARIABLE = "proxmox_token_id"
 TOKEN_SECRET_VARIABLE = "proxmox_token_secret"
+# Variables of the one template, replaced by the talos_templates map when there are several.
+SINGLE_TEMPLATE_VARIABLES = (
+    "talos_schematic_id",
+    "talos_secureboot",
+    "talos_template",
+    "talos_template_vmid",
+)
 
 
 def variables(base: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,6 +66,20 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         # proxmox-iso takes tags as one semicolon-separated string.
         "template_tags": ";".join(sorted({"talos", "template", base["cluster_name"]})),
     }
+    if base["template_split"]:
+        # One template per (schematic, SecureBoot) pair, each a source of its own (by the
+        # source's name); the single-template variables give way to this map.
+        for key in SINGLE_TEMPLATE_VARIABLES:
+            del out[key]
+        out["talos_templates"] = {
+            source_name(t): {
+                "vm_id": t["vmid"],
+                "name": t["name"],
+                "schematic_id": t["schematic"]["id"],
+                "secureboot": t["secureboot"],
+            }
+            for t in base["talos_templates"]
+        }
     if base["enabled"]["capi"]:
         # Cluster API's template, built only for capi: the same image without cloud-init drive.
         out["talos_capi_template"] = f"{base['talos_template']}{CAPI_SUFFIX}"
@@ -71,10 +92,24 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def source_name(template: Mapping[str, Any]) -> str:
+    """The proxmox-iso source of a template when there are several: named by its VM ID."""
+    return f"talos-{template['vmid']}"
+
+
 def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One proxmox-iso source per template: the clones' one, and with capi Cluster API's
     twin without a cloud-init drive (a build-level source block cannot override arguments
     the source already sets, so each is a source of its own)."""
+    if base["template_split"]:
+        return [
+            {
+                "source": source_name(t),
+                "comment": f"Template {t['name']}, for {', '.join(t['nodes'])}.",
+                "cloud_init": True,
+            }
+            for t in base["talos_templates"]
+        ]
     out = [
         {
             "source": "talos",
@@ -109,4 +144,10 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         "token_secret_variable": TOKEN_SECRET_VARIABLE,
         "target_disk": TARGET_DISK,
         "talos_partitions": " ".join(TALOS_PARTITIONS),
+        "template_split": base["template_split"],
+        # Several sources with one static build address would boot build VMs that share it:
+        # Packer then builds them one at a time (its default runs every source at once).
+        "build_args": (
+            "-parallel-builds=1 " if len(sources) > 1 and base["packer_build_address"] else ""
+        ),
     }

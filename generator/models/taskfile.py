@@ -12,5 +12,21 @@ from typing import Any
 
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
-    # talos_factory_url has its default in the schema, like every input.
-    return {"factory_url": base["talos_factory_url"]}
+    return {
+        # talos_factory_url has its default in the schema, like every input.
+        "factory_url": base["talos_factory_url"],
+        "schematics": [_upload(index, s) for index, s in enumerate(base["schematics"])],
+    }
+
+
+def _upload(index: int, schematic: Mapping[str, Any]) -> dict[str, Any]:
+    """A schematic for schematic:upload with the env names its ID and document reach the
+    command through (SCHEMATIC_ID / SCHEMATIC_YAML, then _2, _3, ... for more)."""
+    suffix = "" if index == 0 else f"_{index + 1}"
+    return {
+        "id": schematic["id"],
+        "yaml": schematic["yaml"],
+        "known": schematic["known"],
+        "id_env": f"SCHEMATIC_ID{suffix}",
+        "yaml_env": f"SCHEMATIC_YAML{suffix}",
+    }

@@ -44,6 +44,11 @@ def _node(base: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
     )
     values["tags"] = list(node["tags"])
     out = {key: values[key] for key in NODE_KEYS}
+    if base["template_split"]:
+        # Nodes of other schematics clone the template of their own (schematic, SecureBoot).
+        out["template_vmid"] = node["template_vmid"]
+    if base["mtu_split"]:
+        out["mtu"] = node["mtu"]
     if _has_startup(base):
         # bpg's startup block on every VM once one has it: order, up_delay, down_delay, where
         # -1 (bpg's default of each) leaves that one to Proxmox.
@@ -101,6 +106,9 @@ def vm(base: Mapping[str, Any]) -> dict[str, Any]:
         # Any node with a start order or delay: every node gets a startup block (and the
         # variable its attribute).
         "startup": _has_startup(base),
+        # Only when nodes differ: each node object carries its template / MTU.
+        "template_split": base["template_split"],
+        "mtu_split": base["mtu_split"],
     }
 
 
