@@ -48,14 +48,16 @@ def is_valid(schema_name: str, data: Any) -> bool:
     always asks jsonschema: validate's own keyword refuses those, which the generated code
     does not know (a key that allows some is rare enough to take the slow path)."""
     check = gate(schema_name)
-    return check is not None and not _has_control(data) and check(data)
+    return check is not None and check(data) and not _has_control(data, set())
 
 
-def _has_control(data: Any) -> bool:
+def _has_control(data: Any, seen: set[int]) -> bool:
+    """Whether any string value holds a control character. A container shared through a
+    YAML alias is walked once (an invalid document may share one many times)."""
     if isinstance(data, str):
         return control_character(data) is not None
-    if isinstance(data, dict):
-        return any(_has_control(v) for v in data.values())
-    if isinstance(data, list):
-        return any(_has_control(v) for v in data)
-    return False
+    if not isinstance(data, (dict, list)) or id(data) in seen:
+        return False
+    seen.add(id(data))
+    values = data.values() if isinstance(data, dict) else data
+    return any(_has_control(v, seen) for v in values)

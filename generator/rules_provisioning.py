@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive, resources
+from generator import derive, patterns, resources
 from generator.errors import Diagnostic
 from generator.load import Document
 
@@ -34,7 +33,7 @@ def _nodes(nodes: Document) -> list[dict[str, Any]]:
     return [n for n in items if isinstance(n, dict)] if isinstance(items, list) else []
 
 
-_EXTENSION = re.compile(
+_EXTENSION = patterns.compiled(
     json.loads(resources.schema_path("cluster").read_text(encoding="utf-8"))["properties"][
         "talos_extensions"
     ]["items"]["pattern"]

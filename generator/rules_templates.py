@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive, rules_provisioning, talos_templates
+from generator import derive, patterns, resources, rules_provisioning, talos_templates
 from generator.errors import Diagnostic
 from generator.load import Document
 
@@ -26,7 +28,34 @@ def _cluster(cluster: Document) -> dict[str, Any]:
     return talos_templates.with_defaults(cluster.data if isinstance(cluster.data, dict) else {})
 
 
+@functools.cache
+def _image_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The node schema's patterns of a schematic ID and of an extension (ECMA meaning)."""
+    node = json.loads(resources.schema_path("nodes").read_text(encoding="utf-8"))["$defs"]["node"]
+    props = node["properties"]
+    return (
+        patterns.compiled(props["talos_schematic_id"]["pattern"]),
+        patterns.compiled(props["talos_extensions"]["items"]["pattern"]),
+    )
+
+
+def _well_formed(node: dict[str, Any]) -> bool:
+    """A node's own schematic and extensions match their patterns. A malformed one is the
+    schema check's finding: no template is planned from it (it would only add a second,
+    misleading error about a template that nobody asked for)."""
+    schematic_id, extension = _image_patterns()
+    given = node.get("talos_schematic_id")
+    if isinstance(given, str) and not schematic_id.search(given):
+        return False
+    listed = node.get("talos_extensions")
+    return not isinstance(listed, list) or all(
+        isinstance(e, str) and extension.search(e) for e in listed
+    )
+
+
 def _plan(cluster: Document, nodes: Document) -> list[talos_templates.Template] | None:
+    if not all(_well_formed(n) for _, n in _nodes(nodes)):
+        return None
     try:
         templates, _ = talos_templates.plan(_cluster(cluster), [n for _, n in _nodes(nodes)])
     except (KeyError, TypeError, ValueError, AttributeError):

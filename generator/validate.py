@@ -6,12 +6,11 @@ Every problem is collected; nothing stops at the first one.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from generator import gate, resources, rules, suggest
+from generator import gate, patterns, resources, rules, suggest
 from generator.controls import control_character, describe_character
 from generator.errors import Diagnostic
 from generator.load import Document, format_path
@@ -48,53 +47,10 @@ CONTROL_KEYWORD = "x-control-characters"
 NEVER_ECHO = "x-never-echo"
 
 
-def ecma_pattern(pattern: str) -> str:
-    """A JSON Schema pattern (ECMA-262) as a Python regex that means the same.
-
-    The difference that matters: without the multiline flag ECMA's `$` matches only at the
-    very end, Python's also before a final newline, so "name\\n" passed `^[a-z]+$`. Every
-    unescaped `$` outside a character class becomes `\\Z`. ECMA's \\d and \\w are ASCII;
-    Python's match any Unicode digit or letter: they become explicit ASCII classes.
-    """
-    out: list[str] = []
-    in_class = False
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            escape = pattern[i + 1]
-            if escape in "dw":
-                body = "0-9" if escape == "d" else "A-Za-z0-9_"
-                out.append(body if in_class else f"[{body}]")
-            elif escape in "DW" and not in_class:
-                out.append("[^0-9]" if escape == "D" else "[^A-Za-z0-9_]")
-            else:
-                out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if char == "]":
-                in_class = False
-        elif char == "[":
-            in_class = True
-        elif char == "$":
-            out.append("\\Z")
-            i += 1
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-@cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(ecma_pattern(pattern))
-
-
 def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     from jsonschema.exceptions import ValidationError
 
-    if isinstance(instance, str) and not _compiled(pattern).search(instance):
+    if isinstance(instance, str) and not patterns.compiled(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 

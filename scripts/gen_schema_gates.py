@@ -114,7 +114,7 @@ def unsupported(schema: Any, where: str = "#") -> list[str]:
 
 
 def _ecma_patterns(schema: Any) -> Any:
-    from generator.validate import ecma_pattern
+    from generator.patterns import ecma_pattern
 
     if isinstance(schema, dict):
         return {

@@ -38,6 +38,9 @@ PACKER_PLUGIN_PATH = TOOLS_DIR / "packer-plugins"
 if (TOOLS_DIR / "bin").is_dir():
     os.environ["PATH"] = f"{TOOLS_DIR / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# cluster.yaml lines that turn capi on for examples/minimal (one controller): a control-plane
+# rollout needs a spare address in the IP pool (issue 15).
+CAPI_ON_MINIMAL = "provisioners: [capi]\ncapi_spare_addresses: [192.168.22.11]\n"
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from conftest import CAPI_ON_MINIMAL
 from generator import cli, inputs, load, resources, secrets
 from generator.errors import Diagnostic, InputError
+from generator.patterns import ecma_pattern
 from generator.report import format_diagnostics
-from generator.validate import ecma_pattern, validator_class
+from generator.validate import validator_class
 
 CONTROLS = ("\n", "\r", "\t", "\x00", "\x1b[31m", "\x7f", "\x85", "\u200b", "\u202e", "\u2028")
 # Values for string keys that no example sets and that have no default in the schema.
@@ -32,6 +34,12 @@ FILL = {
     "cpu_type": "host",
     "proxmox_node": "pve",
     "tags": "k8s",
+    "packer_build_address": "10.20.3.250",
+    "capi_spare_addresses": "10.20.3.251",
+    # multi-host's own schematic: a node that names it stays on the cluster's template.
+    "talos_schematic_id": "dc7b152cb3ea99b821fcb7340ce7168313ce393d663740b791c36f6e95fc8586",
+    "vm_address": "proxmox_virtual_environment_vm.talos_node",
+    "forget": "proxmox_virtual_environment_download_file.talos_iso",
 }
 
 
@@ -139,6 +147,12 @@ def test_no_control_character_in_any_string_input(
     tmp_path: Path, name: str, path: list[str | int], spec: dict[str, Any]
 ) -> None:
     cluster, nodes = _base_docs()
+    if path[:3] == ["nodes", 0, "talos_extensions"]:
+        # The cluster's extensions keep the node on the cluster's template (with capi a
+        # second template is an error of its own).
+        nodes["nodes"][0]["talos_extensions"] = list(cluster["talos_extensions"])
+    if path[0] == "tofu_migrate":
+        cluster["tofu_migrate"] = {"vm_address": FILL["vm_address"]}  # its required key
     doc = cluster if name == "cluster" else nodes
     base = _base_value(doc, path, spec)
     _set(doc, path, base)
@@ -431,7 +445,8 @@ def test_an_input_that_is_not_a_regular_file_is_refused_at_once(
 
 
 def test_a_fifo_as_secrets_file_does_not_hang(config: Path) -> None:
-    text = (config / "cluster.yaml").read_text() + "provisioners: [capi]\n"
+    # One controller: a CAPI rollout needs a spare pool address (issue 15).
+    text = (config / "cluster.yaml").read_text() + CAPI_ON_MINIMAL
     (config / "cluster.yaml").write_text(text)
     os.mkfifo(config / "secrets.sops.yaml")
     result = _clustergen("-C", str(config), "check", timeout=60)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tool
+from conftest import CAPI_ON_MINIMAL, tool
 from generator import cli, filters, output, secrets
 from generator.commands.init import sops_config
 from generator.errors import Diagnostic, InputError
@@ -101,9 +101,7 @@ def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
 
 
 def _capi(config: Path, recipient: str, token: str) -> None:
-    (config / "cluster.yaml").write_text(
-        (config / "cluster.yaml").read_text() + "provisioners: [capi]\n"
-    )
+    (config / "cluster.yaml").write_text((config / "cluster.yaml").read_text() + CAPI_ON_MINIMAL)
     (config / secrets.SOPS_CONFIG).write_bytes(sops_config(recipient))
     plain = (
         f"proxmox_api_token_id: {json.dumps(token)}\n"
