@@ -135,6 +135,8 @@ def guest_agent(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         extensions = node.get("talos_extensions")
         if not isinstance(extensions, list) or node.get("talos_schematic_id") is not None:
             continue
+        if not _well_formed(node):
+            continue  # the schema check reports the malformed extension
         if (GUEST_AGENT in extensions) != agent:
             has = "has" if agent else "lacks"
             yield nodes.diag(

@@ -332,7 +332,10 @@ def run(options: Options) -> int:
         verb = "updated" if item.append or item.replace else "created"
         info(options.fmt, f"{verb} {display_name(path) if item.replace else item.name}")
     for note in kept:
-        info(options.fmt, f"kept {note}")
+        # A note may span lines (the creation rules to paste): one message per line, since a
+        # message's own control characters are escaped when printed.
+        for line in f"kept {note}".split("\n"):
+            info(options.fmt, line)
     for line in _secrets_in_cluster_yaml(config_dir, move=options.move_secrets):
         info(options.fmt, line)
     shown = display_name(config_dir)
