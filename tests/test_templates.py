@@ -282,10 +282,12 @@ def test_a_host_node_with_secureboot_gets_the_secureboot_image(tmp_path: Path) -
 
 
 # A stand-in Image Factory: it answers the SHA-256 of each posted schematic, as the real one
-# does, and keeps every posted document.
+# does, and keeps every posted document (the Taskfile posts it on stdin, `@-`).
 HASHING_CURL = """#!/bin/sh
 for arg in "$@"; do
   case "$arg" in
+    @-) n=$(ls "$RECORD" | wc -l); cat > "$RECORD/$n.yaml"
+        printf '{"id":"%s"}' "$(sha256sum "$RECORD/$n.yaml" | cut -d' ' -f1)" ;;
     @*) n=$(ls "$RECORD" | wc -l); cp "${arg#@}" "$RECORD/$n.yaml"
         printf '{"id":"%s"}' "$(sha256sum "${arg#@}" | cut -d' ' -f1)" ;;
   esac

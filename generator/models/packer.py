@@ -106,6 +106,7 @@ def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
             {
                 "source": source_name(t),
                 "comment": f"Template {t['name']}, for {', '.join(t['nodes'])}.",
+                "cpu_type_variable": "cpu_type",
                 "cloud_init": True,
             }
             for t in base["talos_templates"]
