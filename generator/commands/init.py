@@ -332,7 +332,12 @@ def run(options: Options) -> int:
         verb = "updated" if item.append or item.replace else "created"
         info(options.fmt, f"{verb} {display_name(path) if item.replace else item.name}")
     for note in kept:
-        info(options.fmt, f"kept {note}")
+        # A note may carry lines to paste (sops rules): one info line each, so every line
+        # is still shown escaped but the block stays a block.
+        first, *rest = note.split("\n")
+        info(options.fmt, f"kept {first}")
+        for line in filter(None, rest):
+            info(options.fmt, line)
     for line in _secrets_in_cluster_yaml(config_dir, move=options.move_secrets):
         info(options.fmt, line)
     shown = display_name(config_dir)
