@@ -276,7 +276,7 @@ def test_each_node_is_cloned_from_the_template_of_its_schematic(
     templates = {int(t["vmid"]): t["name"] for t in vars_file["talos_templates"]}
     assert len(templates) == 2 and templates[9100] == "talos-prod-template"
     (other,) = set(templates) - {9100}
-    double.add_template(other, "pve1", templates[other])
+    double.add_template(other, "pve1", templates[other], storage="ceph-vm")  # as 9100: shared
     playbook(ansible_dir, "provision-vms", double, tmp_path / "home", "-e", "talos_wait=false")
     clones = {int(c.params["newid"]): c.path for c in calls(double, "POST", "/clone")}
     by_name = {vm["name"]: int(vm["vmid"]) for vm in vars_file["cluster_vms"]}
