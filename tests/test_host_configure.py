@@ -12,7 +12,6 @@ talos-cluster needs a few more, listed above its test.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,15 +23,6 @@ import pytest
 from conftest import EXAMPLES_DIR, ROOT, TOOLS_DIR, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-TALHELPER = """#!/bin/sh
-# STAND-IN for talhelper (not installable here): `talhelper validate talconfig FILE`.
-[ "$1 $2" = "validate talconfig" ] && [ -f "$3" ] && echo "talhelper stand-in: $3 exists"
-"""
-KUBECONFORM_SH = """#!/usr/bin/env bash
-# STAND-IN for the host's kubeconform.sh (not in the reference): the real kubeconform on $1.
-set -euo pipefail
-find "$1" -name '*.yaml' -print0 | xargs -0 -r kubeconform -strict -ignore-missing-schemas -summary
-"""
 
 
 def readme_configure_line() -> str:
@@ -42,22 +32,11 @@ def readme_configure_line() -> str:
     return line
 
 
-def add_to_configure(taskfile: Path, line: str) -> None:
-    """The README's addition, at the end of `:configure`'s cmds (after validate-talos-config)."""
-    text = taskfile.read_text()
-    anchor = "      - task: validate-talos-config\n"
-    start = text.index("  :configure:")
-    at = text.index(anchor, start) + len(anchor)
-    taskfile.write_text(text[:at] + line + "\n" + text[at:])
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     stand_ins = tmp_path / "stand-ins"
     stand_ins.mkdir()
-    talhelper = stand_ins / "talhelper"
-    talhelper.write_text(TALHELPER)
-    talhelper.chmod(0o755)
+    host_repos.talhelper(stand_ins)
     home = tmp_path / "home"
     home.mkdir()
     path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(Path(sys.executable).parent)]
@@ -83,12 +62,8 @@ def repo(reference_dir: Path, tmp_path: Path, env: dict[str, str]) -> Path:
     for name in ("task", "cue", "makejinja", "sops", "jq", "kubeconform"):
         tool(name)
     repo = host_repos.build(reference_dir, host_repos.CLUSTER_TEMPLATE, tmp_path / "repo")
-    (repo / "cloudflare-tunnel.json").write_text("{}\n")  # STAND-IN
-    resources = repo / ".taskfiles/template/resources"
-    (resources / "kubeconform.sh").write_text(KUBECONFORM_SH)  # STAND-IN
-    for folder in ("bootstrap", "kubernetes"):  # STAND-IN: rendered by the host's full set
-        (repo / folder).mkdir()
-    add_to_configure(repo / ".taskfiles/template/Taskfile.yaml", readme_configure_line())
+    host_repos.configure_stand_ins(repo, host_repos.CLUSTER_TEMPLATE)
+    host_repos.add_to_configure(repo / ".taskfiles/template/Taskfile.yaml", readme_configure_line())
     init = run(env, repo, "clustergen", "-C", "provision", "init", "--example", "homelab")
     assert init.returncode == 0, init.stdout + init.stderr
     return repo
@@ -171,11 +146,7 @@ def test_fresh_clone_check_and_plan(repo: Path, env: dict[str, str], tmp_path: P
     assert len(annotations) == len({a.split(",")[0] for a in annotations})
 
 
-# talos-cluster: more of its Taskfile is missing from the reference. STAND-INs: empty
-# .taskfiles/bootstrap and .taskfiles/talos Taskfiles (its root Taskfile includes them), and
-# .taskfiles/template/resources/generate_jsonschema.py (its `schema` task runs it; the JSON
-# Schemas it would write are in the reference already).
-EMPTY_TASKFILE = 'version: "3"\n'
+# talos-cluster: the stand-ins host_repos.configure_stand_ins adds for it.
 TALOS_CLUSTER_LINE = "      - clustergen -C {{.ROOT_DIR}}/provision render -o {{.ROOT_DIR}}"
 
 
@@ -185,24 +156,7 @@ def test_talos_cluster_configure_after_the_move_to_clustergens_tofu(
     for name in ("task", "cue", "makejinja", "sops", "jq", "yq", "kubeconform", "tofu"):
         tool(name)
     repo = host_repos.build(reference_dir, host_repos.TALOS_CLUSTER, tmp_path / "repo")
-    (repo / "cloudflare-tunnel.json").write_text("{}\n")
-    resources = repo / ".taskfiles/template/resources"
-    (resources / "kubeconform.sh").write_text(KUBECONFORM_SH)
-    (resources / "generate_jsonschema.py").write_text("# STAND-IN: the schemas are in place\n")
-    for name in ("bootstrap", "talos"):
-        (repo / ".taskfiles" / name).mkdir(exist_ok=True)
-        (repo / ".taskfiles" / name / "Taskfile.yaml").write_text(EMPTY_TASKFILE)
-    for folder in ("bootstrap", "kubernetes"):
-        (repo / folder).mkdir()
-    # STAND-INs for two files the host renders from templates the reference lacks: its
-    # .sops.yaml names the host author's key (ours instead) and infrastructure/secrets.sops.yaml
-    # (the tfstate credentials, empty: "not configured"; `task configure` encrypts it).
-    public = (repo / "age.key").read_text().splitlines()[0].split(": ", 1)[1]
-    sops_yaml = repo / ".sops.yaml"
-    sops_yaml.write_text(re.sub(r"age1[0-9a-z]+", public, sops_yaml.read_text()))
-    (repo / "infrastructure/secrets.sops.yaml").write_text(
-        'tfstate_username: ""\ntfstate_password: ""\n'
-    )
+    host_repos.configure_stand_ins(repo, host_repos.TALOS_CLUSTER)
     # The README's move: the host's own tofu files go (backend.tf stays), so does its Taskfile
     # for them; clustergen renders into the same folders.
     assert TALOS_CLUSTER_LINE in README
@@ -215,7 +169,7 @@ def test_talos_cluster_configure_after_the_move_to_clustergens_tofu(
         shutil.copy(EXAMPLES_DIR / "homelab" / name, repo / "provision" / name)
     first = run(env, repo, "clustergen", "-C", "provision", "render", "-o", ".")
     assert first.returncode == 0, first.stdout + first.stderr
-    add_to_configure(repo / ".taskfiles/template/Taskfile.yaml", TALOS_CLUSTER_LINE)
+    host_repos.add_to_configure(repo / ".taskfiles/template/Taskfile.yaml", TALOS_CLUSTER_LINE)
 
     listed = run(env, repo, "task", "--list")
     assert listed.returncode == 0, listed.stderr

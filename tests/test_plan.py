@@ -230,3 +230,18 @@ def test_markdown_cells_cannot_break_the_table() -> None:
         if line.startswith("| add")
     ]
     assert row.count("|") - row.count("\\|") == len(vmplan.COLUMNS) + 2
+
+
+def test_a_host_dialect_reads_its_other_files_at_the_base(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cluster-template's versions live in talos/talenv.yaml: the base reads it at the rev too
+    (without it the committed inputs had no talos_version)."""
+    repo = tmp_path / "ct"
+    shutil.copytree(EXAMPLES_DIR / "cluster-template", repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "inputs")
+    code, out, err = plan(capsys, "-C", str(repo), "--exit-code")
+    assert (code, err) == (0, ""), err
+    assert out.startswith("no VM changes compared with HEAD")

@@ -282,8 +282,7 @@ def test_a_host_node_with_secureboot_gets_the_secureboot_image(tmp_path: Path) -
 
 
 # A stand-in Image Factory: it answers the SHA-256 of each posted schematic, as the real one
-# does, and keeps every posted document.
-# The factory's answer is the hash of what it was sent on stdin (the task posts with @-).
+# does, and keeps every posted document (the Taskfile posts it on stdin, `@-`).
 HASHING_CURL = """#!/bin/sh
 for arg in "$@"; do
   case "$arg" in

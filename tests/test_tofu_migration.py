@@ -23,7 +23,7 @@ import pytest
 from conftest import EXAMPLES_DIR, TOFU_PLUGIN_DIR, tool
 from generator.cli import main
 
-HOST_TOFU = ("backend.tf", "main.tf", "outputs.tf", "providers.tf", "variables.tf", "versions.tf")
+HOST_TOFU = host_repos.HOST_TOFU
 MIGRATE = (
     "tofu_migrate:\n"
     "  vm_address: proxmox_virtual_environment_vm.talos_node\n"
@@ -37,10 +37,7 @@ EXISTING = {"k8s-cp-0": 111, "k8s-cp-1": 112, "k8s-cp-2": 113, "k8s-worker-0": 1
 @pytest.fixture
 def repo(reference_dir: Path, tmp_path: Path) -> Path:
     repo = host_repos.build(reference_dir, host_repos.TALOS_CLUSTER, tmp_path / "repo")
-    templates = repo / "templates/config/infrastructure/tofu"
-    templates.mkdir(parents=True)
-    for name in HOST_TOFU:  # STAND-IN for the host's own tofu templates (see module docstring)
-        shutil.copy(repo / "infrastructure/tofu" / name, templates / f"{name}.j2")
+    host_repos.tofu_templates(repo)  # STAND-IN (see module docstring)
     (repo / "provision").mkdir()
     for name in ("cluster.yaml", "nodes.yaml"):
         shutil.copy(EXAMPLES_DIR / "homelab" / name, repo / "provision" / name)

@@ -9,13 +9,17 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from generator import hostrepo, inputs, model, vmplan
+from generator import dialects, hostrepo, inputs, model, vmplan
+from generator.dialects import talenv
 from generator.errors import InputError, UsageError
 from generator.load import display_name
 from generator.options import Options
 from generator.output import emit_diagnostics
 
 FORMATS = ("text", "markdown", "json", "github")
+# Repo files a host dialect reads besides the two inputs (cluster-template's versions live in
+# talos/talenv.yaml or its template; the CUE schema names the dialect), taken at rev too.
+DIALECT_FILES = (talenv.TALENV, talenv.TALENV_SOURCE, dialects.CLUSTER_CUE)
 GIT_TIMEOUT = 30
 
 
@@ -53,6 +57,12 @@ def base_facts(
             if shown.returncode != 0:
                 return {}, f"{path} is not committed at {rev}: every VM counts as added"
             (Path(tmp) / name).write_bytes(shown.stdout)
+        for extra in DIALECT_FILES:
+            path = (folder / extra.as_posix()).as_posix().removeprefix("./")
+            shown = _git(root, "show", f"{rev}:{path}")
+            if shown.returncode == 0:  # absent at rev: the dialect does without it
+                (Path(tmp) / extra).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / extra).write_bytes(shown.stdout)
         try:
             read = inputs.read(Path(tmp), dialect)
         except InputError as exc:
