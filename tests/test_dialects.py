@@ -580,6 +580,14 @@ def test_init_extends_the_host_cue_schemas(
     if host == TC:  # keys talos-cluster defines itself are not added again
         block = after.split(adopt.BEGIN, 1)[1]
         assert "proxmox_node?" not in block and "talos_version?" not in block
+    # The last step names where the token lives: talos-cluster keeps it in cluster.yaml and
+    # gets no secrets.sops.yaml to fill in.
+    next_step = next(line for line in out.splitlines() if line.startswith("next: "))
+    if host == TC:
+        assert not (repo / "secrets.sops.yaml").exists()
+        assert "token stays in cluster.yaml" in next_step and "sops secrets" not in next_step
+    else:
+        assert "put the real Proxmox API token in secrets.sops.yaml" in next_step
     assert vet() == [0, 0]
     assert errors_of(repo) == []
     # Idempotent: a second init changes no schema and prints no diff.

@@ -340,10 +340,21 @@ def run(options: Options) -> int:
         info(options.fmt, line)
     shown = display_name(config_dir)
     where = "" if shown == "." else f"cd {shown} && "
+    if schemas.token_in_cluster_yaml and not (config_dir / secrets.SECRETS_FILE).exists():
+        # talos-cluster keeps the token in its git-ignored cluster.yaml: no secrets file to fill.
+        token_step = (
+            "the Proxmox API token stays in cluster.yaml (proxmox_api_token_id/_secret; "
+            "`clustergen init --move-secrets` moves it into an encrypted "
+            f"{secrets.SECRETS_FILE})"
+        )
+    else:
+        token_step = (
+            f"put the real Proxmox API token in {secrets.SECRETS_FILE} with "
+            f"`sops {secrets.SECRETS_FILE}`"
+        )
     info(
         options.fmt,
-        f"next: {where}export SOPS_AGE_KEY_FILE=$PWD/{AGE_KEY}; put the real Proxmox API "
-        f"token in {secrets.SECRETS_FILE} with `sops {secrets.SECRETS_FILE}`; "
+        f"next: {where}export SOPS_AGE_KEY_FILE=$PWD/{AGE_KEY}; {token_step}; "
         "then `clustergen render`",
     )
     return 0
