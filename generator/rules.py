@@ -16,6 +16,9 @@ from generator import derive, rules_capi, rules_provisioning, rules_templates, t
 from generator.controls import control_character
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
+from generator.rulekit import as_int as _int
+from generator.rulekit import indexed_nodes as _nodes
+from generator.rulekit import where as _where
 
 Net = ipaddress.IPv4Network
 Addr = ipaddress.IPv4Address
@@ -35,22 +38,6 @@ def _net(value: Any) -> Net | None:
         return Net(value, strict=False) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _nodes(nodes: Document) -> list[tuple[int, dict[str, Any]]]:
-    items = nodes.data.get("nodes") if isinstance(nodes.data, dict) else None
-    if not isinstance(items, list):
-        return []
-    return [(i, n) for i, n in enumerate(items) if isinstance(n, dict)]
-
-
-def _where(doc: Document, path: list[PathPart]) -> str:
-    line, col = doc.locate(path)
-    return f"{doc.file}:{line}:{col}"
 
 
 def cidrs(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:

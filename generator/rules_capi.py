@@ -15,6 +15,9 @@ from typing import Any
 from generator import derive
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
+from generator.rulekit import as_int as _int
+from generator.rulekit import indexed_nodes as _nodes
+from generator.rulekit import where as _where
 
 # LinkAliasConfig and Layer2VIPConfig, the documents the VIP patch uses, exist from Talos 1.12.
 MIN_TALOS = (1, 12, 0)
@@ -44,22 +47,6 @@ def _version(value: Any) -> tuple[int, ...] | None:
     except ValueError:
         return None
     return parts if len(parts) == 3 else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _nodes(nodes: Document) -> list[tuple[int, dict[str, Any]]]:
-    items = nodes.data.get("nodes") if isinstance(nodes.data, dict) else None
-    if not isinstance(items, list):
-        return []
-    return [(i, n) for i, n in enumerate(items) if isinstance(n, dict)]
-
-
-def _where(doc: Document, path: list[PathPart]) -> str:
-    line, col = doc.locate(path)
-    return f"{doc.file}:{line}:{col}"
 
 
 def _capi_entry(cluster: Document) -> list[PathPart]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive, patterns, resources
+from generator import derive, patterns, resources, rulekit
 from generator.errors import Diagnostic
 from generator.load import Document
 
@@ -29,8 +29,7 @@ def _enabled(cluster: Document, provisioner: str) -> bool:
 
 
 def _nodes(nodes: Document) -> list[dict[str, Any]]:
-    items = nodes.data.get("nodes") if isinstance(nodes.data, dict) else None
-    return [n for n in items if isinstance(n, dict)] if isinstance(items, list) else []
+    return [n for _, n in rulekit.indexed_nodes(nodes)]
 
 
 _EXTENSION = patterns.compiled(

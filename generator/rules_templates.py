@@ -13,15 +13,9 @@ from typing import Any
 from generator import derive, patterns, resources, rules_provisioning, talos_templates
 from generator.errors import Diagnostic
 from generator.load import Document
+from generator.rulekit import indexed_nodes as _nodes
 
 GUEST_AGENT = "siderolabs/qemu-guest-agent"
-
-
-def _nodes(nodes: Document) -> list[tuple[int, dict[str, Any]]]:
-    items = nodes.data.get("nodes") if isinstance(nodes.data, dict) else None
-    if not isinstance(items, list):
-        return []
-    return [(i, n) for i, n in enumerate(items) if isinstance(n, dict)]
 
 
 def _cluster(cluster: Document) -> dict[str, Any]:

@@ -1,0 +1,28 @@
+"""Reading helpers shared by the rule modules (rules, rules_capi, rules_templates,
+rules_provisioning): rules see documents that may not have passed the schema check, so each
+helper takes what is there and ignores the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.load import Document, PathPart
+
+
+def as_int(value: Any) -> int | None:
+    """value when it is an integer (a bool is not), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def indexed_nodes(nodes: Document) -> list[tuple[int, dict[str, Any]]]:
+    """(index in nodes.yaml, node) of every node that is a mapping."""
+    items = nodes.data.get("nodes") if isinstance(nodes.data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, n) for i, n in enumerate(items) if isinstance(n, dict)]
+
+
+def where(doc: Document, path: list[PathPart]) -> str:
+    """file:line:col of path, for messages that name a second place."""
+    line, col = doc.locate(path)
+    return f"{doc.file}:{line}:{col}"
