@@ -142,7 +142,9 @@ class Tree:
         self._dirs[()] = fd
 
     def __del__(self) -> None:
-        self.close()
+        # A Ctrl-C inside __init__ can leave the object without _dirs; __del__ still runs then.
+        if "_dirs" in self.__dict__:
+            self.close()
 
     def close(self) -> None:
         for fd in self._dirs.values():

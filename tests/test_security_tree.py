@@ -6,6 +6,7 @@ exhaust clustergen."""
 from __future__ import annotations
 
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -476,3 +477,24 @@ def test_a_read_error_names_the_file_below_the_root(
     (line,) = err.splitlines()
     assert line.startswith("clustergen: error: cannot ") and "Permission denied" in line
     assert "infrastructure/" in line or ".clustergen/" in line, line
+
+
+def test_a_tree_interrupted_while_it_opens_is_finalised_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside Tree() (seen in CI: the signal landed before its fd table existed) leaves
+    a half-built object that Python still finalises; that must print nothing ("Exception
+    ignored in ... __del__" is a traceback the user sees) and leak no descriptor."""
+
+    def interrupted(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safefs.os, "open", interrupted)
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(KeyboardInterrupt):
+        safefs.Tree(tmp_path)
+    bare = safefs.Tree.__new__(safefs.Tree)  # interrupted before its first attribute
+    del bare
+    gc.collect()
+    assert unraisable == []
