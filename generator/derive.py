@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from generator import resources as _files
+from generator.constants import GUEST_AGENT, PROXMOX_API_PORT
 
 ROLES = ("controller", "worker")
 RESOURCE_KEYS = ("cores", "sockets", "memory", "disk_size", "cpu_type")
@@ -147,4 +150,25 @@ def qemu_agent(cluster: dict[str, Any]) -> bool:
         return bool(advanced["qemu_agent"])
     if cluster.get("talos_schematic_id") is not None:
         return True
-    return "siderolabs/qemu-guest-agent" in (cluster.get("talos_extensions") or [])
+    return GUEST_AGENT in (cluster.get("talos_extensions") or [])
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The Proxmox VE API's host and port; url is the canonical form every output writes."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        # An IPv6 literal needs its brackets back inside a URL.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+
+def endpoint(value: str) -> Endpoint:
+    """proxmox_endpoint's host and port (the default port when it names none). The one place
+    that parses it: the model writes Endpoint.url, the endpoint rule suggests it."""
+    parts = urlsplit(value)
+    return Endpoint(str(parts.hostname or ""), parts.port or PROXMOX_API_PORT)

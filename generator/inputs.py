@@ -8,14 +8,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import dialects
+from generator.constants import CLUSTER_FILE as CLUSTER_FILE  # callers say inputs.CLUSTER_FILE
+from generator.constants import NODES_FILE as NODES_FILE
+from generator.constants import SECRETS_FILE as SECRETS_FILE
 from generator.dialects import stage
 from generator.errors import Diagnostic, InputError, UsageError
 from generator.load import Document, display_name, load_yaml
 from generator.validate import has_errors
-
-CLUSTER_FILE = "cluster.yaml"
-NODES_FILE = "nodes.yaml"
-SECRETS_FILE = "secrets.sops.yaml"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import filters, model
-from generator.inputs import SECRETS_FILE
+from generator.constants import CLUSTER_FILE, NODES_FILE, SECRETS_FILE
 
 
 class Plugin:
@@ -47,8 +47,8 @@ def _normalised(
         return cluster, nodes, {}
     result = normalise(
         dialect,
-        Document("cluster.yaml", dict(cluster), dict(cluster), positions=False),
-        Document("nodes.yaml", dict(nodes), dict(nodes), positions=False),
+        Document(CLUSTER_FILE, dict(cluster), dict(cluster), positions=False),
+        Document(NODES_FILE, dict(nodes), dict(nodes), positions=False),
         here,
     )
     errors = [d for d in result.diagnostics if d.is_error]

@@ -366,7 +366,7 @@ def endpoint(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     if port is not None and not 1 <= port <= 65535:
         yield cluster.diag(where, f"{shown}has port {port}, outside 1-65535")
         return
-    base = f"https://{f'[{host}]' if ':' in host else host}:{port or 8006}"
+    base = derive.endpoint(value).url
     if parts.scheme != "https":
         yield cluster.diag(where, f"{shown}must use https", f"did you mean {base}?")
     elif parts.path.rstrip("/") or parts.query or parts.fragment or value.endswith(("?", "#")):

@@ -11,11 +11,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive, patterns, resources, rulekit
+from generator import constants, derive, patterns, resources, rulekit
 from generator.errors import Diagnostic
 from generator.load import Document
 
-GUEST_AGENT = "siderolabs/qemu-guest-agent"
+GUEST_AGENT = constants.GUEST_AGENT
 
 
 def _value(cluster: Document, key: str) -> Any:

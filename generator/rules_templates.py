@@ -10,12 +10,12 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive, patterns, resources, rules_provisioning, talos_templates
+from generator import constants, derive, patterns, resources, rules_provisioning, talos_templates
 from generator.errors import Diagnostic
 from generator.load import Document
 from generator.rulekit import indexed_nodes as _nodes
 
-GUEST_AGENT = "siderolabs/qemu-guest-agent"
+GUEST_AGENT = constants.GUEST_AGENT
 
 
 def _cluster(cluster: Document) -> dict[str, Any]:

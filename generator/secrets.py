@@ -29,14 +29,14 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from generator import resources
+from generator import constants, resources
 from generator.errors import Diagnostic, InputError, UsageError
 from generator.load import Document, display_name, load_yaml, read_input
 from generator.safefs import NotRegular, Tree, UnsafePath
 
-SECRETS_FILE = "secrets.sops.yaml"
-SOPS_CONFIG = ".sops.yaml"
-SECRET_KEYS = ("proxmox_api_token_id", "proxmox_api_token_secret")
+SECRETS_FILE = constants.SECRETS_FILE
+SOPS_CONFIG = constants.SOPS_CONFIG
+SECRET_KEYS = constants.SECRET_KEYS
 # Values that pass the schema and are plainly not real; `init` writes them, and `check` renders
 # with them when it cannot decrypt (it then compares structure only).
 PLACEHOLDERS: Mapping[str, str] = {

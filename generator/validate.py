@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from generator import gate, patterns, resources, rules, suggest
+from generator import constants, gate, patterns, resources, rules, suggest
 from generator.controls import control_character, describe_character
 from generator.errors import Diagnostic
 from generator.load import Document, format_path
@@ -124,7 +124,7 @@ def _unknown_key_hint(schema_name: str, key: str, known: Sequence[str]) -> str:
 
 
 # Values never shown in a message (talos-cluster keeps the API token in cluster.yaml).
-SECRET_KEYS = frozenset({"proxmox_api_token_id", "proxmox_api_token_secret"})
+SECRET_KEYS = frozenset(constants.SECRET_KEYS)
 
 
 def check_schema(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import resources, secrets, sopssetup, sync
+from generator import constants, resources, secrets, sopssetup, sync
 from generator.errors import UsageError
 from generator.load import display_name
 from generator.options import Options
@@ -25,7 +25,7 @@ from generator.safefs import kind, read_file
 AGE_KEY = "age.key"
 GITIGNORE = ".gitignore"
 GITIGNORE_ENTRIES = ("age.key", ".terraform/", "*.tfstate*", "tfplan", ".clustergen/lock")
-INPUT_FILES = ("cluster.yaml", "nodes.yaml")
+INPUT_FILES = constants.INPUT_FILES
 AGE_KEY_PREFIX = "AGE-SECRET-KEY-"
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator import constants
 from generator.dialects import CLUSTER_TEMPLATE, TALOS_CLUSTER, mapped, talenv
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
@@ -71,7 +72,7 @@ TC_NODE = {
 }
 HOST_SECUREBOOT_DEFAULT = False
 HOST_MTU_DEFAULT = 1500
-SECRET_KEYS = ("proxmox_api_token_id", "proxmox_api_token_secret")
+SECRET_KEYS = constants.SECRET_KEYS
 API_PATH = "/api2/json"
 
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# The Packer template's boot disk; clones keep it, the playbook grows it to disk_size.
-BOOT_DISK = "scsi0"
-# The Talos API (apid) answers here once the node booted into maintenance mode.
-TALOS_API_PORT = 50000
+from generator.constants import BOOT_DISK, NIC_MODEL, TALOS_API_PORT
 
 
 def net0(base: Mapping[str, Any], node: Mapping[str, Any]) -> str:
     """The Proxmox net0 property string: model=MAC first, then options in the key order
     Proxmox prints them, so the string reads like the VM config it produces."""
-    parts = [f"virtio={node['mac_addr']}", f"bridge={base['proxmox_bridge']}"]
+    parts = [f"{NIC_MODEL}={node['mac_addr']}", f"bridge={base['proxmox_bridge']}"]
     parts.append(f"mtu={node['mtu']}")
     if base.get("node_vlan_tag") is not None:
         parts.append(f"tag={base['node_vlan_tag']}")

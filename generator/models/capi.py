@@ -38,11 +38,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from generator import derive
+from generator import constants, derive
 
 # The boot disk of the template VM that the packer/tofu/ansible paths create.
-BOOT_DISK = "scsi0"
-NIC_MODEL = "virtio"
+BOOT_DISK = constants.BOOT_DISK
+NIC_MODEL = constants.NIC_MODEL
 # CAPMOX: memoryMiB must be a multiple of 8.
 MEMORY_STEP_MIB = 8
 # Fewest controllers that keep etcd quorum while one of them is being replaced.
@@ -50,7 +50,7 @@ SAFE_SCALE_IN_REPLICAS = 3
 # Kubernetes object names here are also label values (cluster.x-k8s.io/deployment-name).
 MAX_NAME = 63
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
-GUEST_AGENT = "siderolabs/qemu-guest-agent"
+GUEST_AGENT = constants.GUEST_AGENT
 # The alias Talos gives the VM's one virtio NIC; the API VIP's Layer2VIPConfig names it.
 LINK_ALIAS = "net0"
 LINK_SELECTOR = 'link.driver == "virtio_net"'
@@ -213,7 +213,7 @@ def _default_worker_shape(base: Mapping[str, Any]) -> dict[str, Any]:
         "sockets": defaults["sockets"],
         "memory": defaults["memory"],
         "disk_size": defaults["disk_size"],
-        "disk": derive.NODE_DEFAULTS.get("disk", "/dev/sda"),
+        "disk": derive.NODE_DEFAULTS.get("disk", constants.TARGET_DISK),
         "tags": sorted({base["cluster_name"], "worker"}),
     }
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generator import rules_provisioning
+from generator import constants, rules_provisioning
 from generator.models import capi
 
-GUEST_AGENT = "siderolabs/qemu-guest-agent"
+GUEST_AGENT = constants.GUEST_AGENT
 # The build VM's only disk (scsi0 on virtio-scsi) as the live ISO names it.
-TARGET_DISK = "/dev/sda"
+TARGET_DISK = constants.TARGET_DISK
 # GPT partition names every Talos disk image has; the build fails unless the written disk
 # shows them, so a truncated or wrong download never becomes a template.
 TALOS_PARTITIONS = ("EFI", "META")

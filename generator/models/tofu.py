@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-GUEST_AGENT = "siderolabs/qemu-guest-agent"
 # OpenTofu reads TF_VAR_<variable name>; bpg wants the token as "user@realm!name=secret".
 TOKEN_VARIABLE = "proxmox_api_token"
 # Keys of each node object, in the order of the variable's type and of terraform.tfvars.
