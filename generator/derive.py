@@ -32,7 +32,10 @@ SECUREBOOT_ENROLL_VERSION = (1, 14)
 
 
 def _schema(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_files.schema_path(name).read_text(encoding="utf-8"))
+    # $refs inlined: the role blocks of vm_defaults are one definition ($defs.vm_resources).
+    data: dict[str, Any] = _files.inline_refs(
+        json.loads(_files.schema_path(name).read_text(encoding="utf-8"))
+    )
     return data
 
 

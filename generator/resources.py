@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 
 @cache
@@ -19,6 +20,25 @@ def root() -> Path:
 
 def schema_path(name: str) -> Path:
     return root() / "schemas" / f"{name}.schema.json"
+
+
+def inline_refs(schema: Any, root: Any = None) -> Any:
+    """The schema with every local $ref ("#/$defs/...") replaced by what it names (its own
+    keywords, a description say, win): for code that walks properties, where a definition
+    written once in the schema (the VM resources of a role) reads like any other block."""
+    root = schema if root is None else root
+    if isinstance(schema, list):
+        return [inline_refs(item, root) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: inline_refs(v, root) for k, v in schema.items() if k != "$ref"}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        out = {**inline_refs(target, root), **out}
+    return out
 
 
 def examples_dir() -> Path:

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conftest import write_and_load
-from generator import derive, validate
+from generator import derive, resources, validate
 from generator.errors import Diagnostic
 from generator.load import load_yaml
 
@@ -101,7 +101,7 @@ def test_objects_are_closed_and_formats_are_patterns(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_defaults_are_valid_against_their_own_schema(name: str) -> None:
-    for path, spec, _ in _properties(_schema(name)):
+    for path, spec, _ in _properties(resources.inline_refs(_schema(name))):
         if spec.get("default") is None:
             continue
         errors = list(Draft202012Validator(spec).iter_errors(spec["default"]))
@@ -147,12 +147,12 @@ def test_schema_defaults_are_the_model_defaults() -> None:
     assert set(derive.CLUSTER_DEFAULTS) | required | derive.COMPUTED_KEYS == set(
         cluster["properties"]
     )
-    vm_defaults = cluster["properties"]["vm_defaults"]
+    vm_defaults = resources.inline_refs(cluster)["properties"]["vm_defaults"]
     for role in derive.ROLES:
         block = vm_defaults["properties"][role]
         assert set(block["properties"]) == set(derive.RESOURCE_KEYS)
-        assert block["default"] == derive.ROLE_DEFAULTS_BY_ROLE[role]
-        assert vm_defaults["default"][role] == derive.ROLE_DEFAULTS_BY_ROLE[role]
+        defaults = {key: spec["default"] for key, spec in block["properties"].items()}
+        assert defaults == derive.ROLE_DEFAULTS_BY_ROLE[role]
     node = _schema("nodes")["$defs"]["node"]
     for key in derive.RESOURCE_KEYS:
         # A node's resource key falls back to its role: null default, same bounds.
@@ -166,7 +166,8 @@ def test_schema_defaults_are_the_model_defaults() -> None:
 
 def test_talos_minimums_are_above_the_schema_minimums() -> None:
     # Otherwise the schema would report a value the Talos rule should explain.
-    role_props = _schema("cluster")["properties"]["vm_defaults"]["properties"]
+    role_props = resources.inline_refs(_schema("cluster"))["properties"]["vm_defaults"]
+    role_props = role_props["properties"]
     for role, minimums in derive.TALOS_MINIMUMS.items():
         for key, minimum in minimums.items():
             assert role_props[role]["properties"][key]["minimum"] <= minimum

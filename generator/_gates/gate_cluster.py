@@ -4,7 +4,7 @@
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
-SCHEMA_SHA256 = "4258b5712db5f0d9931691ba3e5b5f9611bd60b7baf2e0468655351dd9925789"
+SCHEMA_SHA256 = "ab274f032d945764853fc168337fc522cef6dbb6b32b2f624b4402e727006e7a"
 
 
 class JsonSchemaValueException(ValueError):
@@ -39,11 +39,11 @@ REGEX_PATTERNS = {
     '^[A-Za-z0-9][A-Za-z0-9._+-]{0,250}\\.iso\\Z': re.compile('^[A-Za-z0-9][A-Za-z0-9._+-]{0,250}\\.iso\\Z'),
     '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\\Z': re.compile('^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\\Z'),
     '^[1-9][0-9]{0,5}(s|m|h)\\Z': re.compile('^[1-9][0-9]{0,5}(s|m|h)\\Z'),
-    '^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z': re.compile('^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z'),
     '^[0-9a-f]{64}\\Z': re.compile('^[0-9a-f]{64}\\Z'),
     '^[a-z0-9]+\\Z': re.compile('^[a-z0-9]+\\Z'),
     '^proxmox_virtual_environment_vm\\.[A-Za-z_][A-Za-z0-9_-]{0,63}\\Z': re.compile('^proxmox_virtual_environment_vm\\.[A-Za-z_][A-Za-z0-9_-]{0,63}\\Z'),
-    '^[a-z][a-z0-9_]{0,63}\\.[A-Za-z_][A-Za-z0-9_-]{0,63}\\Z': re.compile('^[a-z][a-z0-9_]{0,63}\\.[A-Za-z_][A-Za-z0-9_-]{0,63}\\Z')
+    '^[a-z][a-z0-9_]{0,63}\\.[A-Za-z_][A-Za-z0-9_-]{0,63}\\Z': re.compile('^[a-z][a-z0-9_]{0,63}\\.[A-Za-z_][A-Za-z0-9_-]{0,63}\\Z'),
+    '^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z': re.compile('^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z')
 }
 
 NoneType = type(None)
@@ -386,119 +386,11 @@ def validate_https___github_com_clustergen_clustergen_schemas_cluster_schema_jso
                 if "controller" in data__vmdefaults_keys:
                     data__vmdefaults_keys.remove("controller")
                     data__vmdefaults__controller = data__vmdefaults["controller"]
-                    if not isinstance(data__vmdefaults__controller, (dict)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller must be object")
-                    data__vmdefaults__controller_is_dict = isinstance(data__vmdefaults__controller, dict)
-                    if data__vmdefaults__controller_is_dict:
-                        data__vmdefaults__controller_keys = set(data__vmdefaults__controller.keys())
-                        if "cores" in data__vmdefaults__controller_keys:
-                            data__vmdefaults__controller_keys.remove("cores")
-                            data__vmdefaults__controller__cores = data__vmdefaults__controller["cores"]
-                            if not isinstance(data__vmdefaults__controller__cores, (int)) or isinstance(data__vmdefaults__controller__cores, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.cores must be integer")
-                            if isinstance(data__vmdefaults__controller__cores, (int, float, Decimal)) and not isinstance(data__vmdefaults__controller__cores, bool):
-                                if data__vmdefaults__controller__cores < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.cores must be bigger than or equal to 1")
-                                if data__vmdefaults__controller__cores > 512:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.cores must be smaller than or equal to 512")
-                        if "sockets" in data__vmdefaults__controller_keys:
-                            data__vmdefaults__controller_keys.remove("sockets")
-                            data__vmdefaults__controller__sockets = data__vmdefaults__controller["sockets"]
-                            if not isinstance(data__vmdefaults__controller__sockets, (int)) or isinstance(data__vmdefaults__controller__sockets, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.sockets must be integer")
-                            if isinstance(data__vmdefaults__controller__sockets, (int, float, Decimal)) and not isinstance(data__vmdefaults__controller__sockets, bool):
-                                if data__vmdefaults__controller__sockets < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.sockets must be bigger than or equal to 1")
-                                if data__vmdefaults__controller__sockets > 16:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.sockets must be smaller than or equal to 16")
-                        if "memory" in data__vmdefaults__controller_keys:
-                            data__vmdefaults__controller_keys.remove("memory")
-                            data__vmdefaults__controller__memory = data__vmdefaults__controller["memory"]
-                            if not isinstance(data__vmdefaults__controller__memory, (int)) or isinstance(data__vmdefaults__controller__memory, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.memory must be integer")
-                            if isinstance(data__vmdefaults__controller__memory, (int, float, Decimal)) and not isinstance(data__vmdefaults__controller__memory, bool):
-                                if data__vmdefaults__controller__memory < 16:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.memory must be bigger than or equal to 16")
-                                if data__vmdefaults__controller__memory > 16777216:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.memory must be smaller than or equal to 16777216")
-                        if "disk_size" in data__vmdefaults__controller_keys:
-                            data__vmdefaults__controller_keys.remove("disk_size")
-                            data__vmdefaults__controller__disksize = data__vmdefaults__controller["disk_size"]
-                            if not isinstance(data__vmdefaults__controller__disksize, (int)) or isinstance(data__vmdefaults__controller__disksize, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.disk_size must be integer")
-                            if isinstance(data__vmdefaults__controller__disksize, (int, float, Decimal)) and not isinstance(data__vmdefaults__controller__disksize, bool):
-                                if data__vmdefaults__controller__disksize < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.disk_size must be bigger than or equal to 1")
-                                if data__vmdefaults__controller__disksize > 131072:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.disk_size must be smaller than or equal to 131072")
-                        if "cpu_type" in data__vmdefaults__controller_keys:
-                            data__vmdefaults__controller_keys.remove("cpu_type")
-                            data__vmdefaults__controller__cputype = data__vmdefaults__controller["cpu_type"]
-                            if not isinstance(data__vmdefaults__controller__cputype, (str)):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.cpu_type must be string")
-                            if isinstance(data__vmdefaults__controller__cputype, str):
-                                if not REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z'].search(data__vmdefaults__controller__cputype):
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller.cpu_type must match pattern ^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z")
-                        if data__vmdefaults__controller_keys:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.controller must not contain "+str(data__vmdefaults__controller_keys)+" properties")
+                    validate_https___github_com_clustergen_clustergen_schemas_cluster_schema_json___defs_vm_resources(data__vmdefaults__controller, custom_formats, (name_prefix or "data") + ".vm_defaults.controller")
                 if "worker" in data__vmdefaults_keys:
                     data__vmdefaults_keys.remove("worker")
                     data__vmdefaults__worker = data__vmdefaults["worker"]
-                    if not isinstance(data__vmdefaults__worker, (dict)):
-                        raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker must be object")
-                    data__vmdefaults__worker_is_dict = isinstance(data__vmdefaults__worker, dict)
-                    if data__vmdefaults__worker_is_dict:
-                        data__vmdefaults__worker_keys = set(data__vmdefaults__worker.keys())
-                        if "cores" in data__vmdefaults__worker_keys:
-                            data__vmdefaults__worker_keys.remove("cores")
-                            data__vmdefaults__worker__cores = data__vmdefaults__worker["cores"]
-                            if not isinstance(data__vmdefaults__worker__cores, (int)) or isinstance(data__vmdefaults__worker__cores, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.cores must be integer")
-                            if isinstance(data__vmdefaults__worker__cores, (int, float, Decimal)) and not isinstance(data__vmdefaults__worker__cores, bool):
-                                if data__vmdefaults__worker__cores < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.cores must be bigger than or equal to 1")
-                                if data__vmdefaults__worker__cores > 512:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.cores must be smaller than or equal to 512")
-                        if "sockets" in data__vmdefaults__worker_keys:
-                            data__vmdefaults__worker_keys.remove("sockets")
-                            data__vmdefaults__worker__sockets = data__vmdefaults__worker["sockets"]
-                            if not isinstance(data__vmdefaults__worker__sockets, (int)) or isinstance(data__vmdefaults__worker__sockets, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.sockets must be integer")
-                            if isinstance(data__vmdefaults__worker__sockets, (int, float, Decimal)) and not isinstance(data__vmdefaults__worker__sockets, bool):
-                                if data__vmdefaults__worker__sockets < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.sockets must be bigger than or equal to 1")
-                                if data__vmdefaults__worker__sockets > 16:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.sockets must be smaller than or equal to 16")
-                        if "memory" in data__vmdefaults__worker_keys:
-                            data__vmdefaults__worker_keys.remove("memory")
-                            data__vmdefaults__worker__memory = data__vmdefaults__worker["memory"]
-                            if not isinstance(data__vmdefaults__worker__memory, (int)) or isinstance(data__vmdefaults__worker__memory, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.memory must be integer")
-                            if isinstance(data__vmdefaults__worker__memory, (int, float, Decimal)) and not isinstance(data__vmdefaults__worker__memory, bool):
-                                if data__vmdefaults__worker__memory < 16:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.memory must be bigger than or equal to 16")
-                                if data__vmdefaults__worker__memory > 16777216:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.memory must be smaller than or equal to 16777216")
-                        if "disk_size" in data__vmdefaults__worker_keys:
-                            data__vmdefaults__worker_keys.remove("disk_size")
-                            data__vmdefaults__worker__disksize = data__vmdefaults__worker["disk_size"]
-                            if not isinstance(data__vmdefaults__worker__disksize, (int)) or isinstance(data__vmdefaults__worker__disksize, bool):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.disk_size must be integer")
-                            if isinstance(data__vmdefaults__worker__disksize, (int, float, Decimal)) and not isinstance(data__vmdefaults__worker__disksize, bool):
-                                if data__vmdefaults__worker__disksize < 1:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.disk_size must be bigger than or equal to 1")
-                                if data__vmdefaults__worker__disksize > 131072:
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.disk_size must be smaller than or equal to 131072")
-                        if "cpu_type" in data__vmdefaults__worker_keys:
-                            data__vmdefaults__worker_keys.remove("cpu_type")
-                            data__vmdefaults__worker__cputype = data__vmdefaults__worker["cpu_type"]
-                            if not isinstance(data__vmdefaults__worker__cputype, (str)):
-                                raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.cpu_type must be string")
-                            if isinstance(data__vmdefaults__worker__cputype, str):
-                                if not REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z'].search(data__vmdefaults__worker__cputype):
-                                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker.cpu_type must match pattern ^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z")
-                        if data__vmdefaults__worker_keys:
-                            raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults.worker must not contain "+str(data__vmdefaults__worker_keys)+" properties")
+                    validate_https___github_com_clustergen_clustergen_schemas_cluster_schema_json___defs_vm_resources(data__vmdefaults__worker, custom_formats, (name_prefix or "data") + ".vm_defaults.worker")
                 if data__vmdefaults_keys:
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".vm_defaults must not contain "+str(data__vmdefaults_keys)+" properties")
         if "vm_id_base" in data_keys:
@@ -733,6 +625,64 @@ def validate_https___github_com_clustergen_clustergen_schemas_cluster_schema_jso
             if isinstance(data__capitalosccmversion, str):
                 if not REGEX_PATTERNS['^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\Z'].search(data__capitalosccmversion):
                     raise JsonSchemaValueException("" + (name_prefix or "data") + ".capi_talos_ccm_version must match pattern ^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\Z")
+        if data_keys:
+            raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
+    return data
+
+def validate_https___github_com_clustergen_clustergen_schemas_cluster_schema_json___defs_vm_resources(data, custom_formats={}, name_prefix=None):
+    if not isinstance(data, (dict)):
+        raise JsonSchemaValueException("" + (name_prefix or "data") + " must be object")
+    data_is_dict = isinstance(data, dict)
+    if data_is_dict:
+        data_keys = set(data.keys())
+        if "cores" in data_keys:
+            data_keys.remove("cores")
+            data__cores = data["cores"]
+            if not isinstance(data__cores, (int)) or isinstance(data__cores, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".cores must be integer")
+            if isinstance(data__cores, (int, float, Decimal)) and not isinstance(data__cores, bool):
+                if data__cores < 1:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".cores must be bigger than or equal to 1")
+                if data__cores > 512:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".cores must be smaller than or equal to 512")
+        if "sockets" in data_keys:
+            data_keys.remove("sockets")
+            data__sockets = data["sockets"]
+            if not isinstance(data__sockets, (int)) or isinstance(data__sockets, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".sockets must be integer")
+            if isinstance(data__sockets, (int, float, Decimal)) and not isinstance(data__sockets, bool):
+                if data__sockets < 1:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sockets must be bigger than or equal to 1")
+                if data__sockets > 16:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".sockets must be smaller than or equal to 16")
+        if "memory" in data_keys:
+            data_keys.remove("memory")
+            data__memory = data["memory"]
+            if not isinstance(data__memory, (int)) or isinstance(data__memory, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".memory must be integer")
+            if isinstance(data__memory, (int, float, Decimal)) and not isinstance(data__memory, bool):
+                if data__memory < 16:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".memory must be bigger than or equal to 16")
+                if data__memory > 16777216:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".memory must be smaller than or equal to 16777216")
+        if "disk_size" in data_keys:
+            data_keys.remove("disk_size")
+            data__disksize = data["disk_size"]
+            if not isinstance(data__disksize, (int)) or isinstance(data__disksize, bool):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".disk_size must be integer")
+            if isinstance(data__disksize, (int, float, Decimal)) and not isinstance(data__disksize, bool):
+                if data__disksize < 1:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".disk_size must be bigger than or equal to 1")
+                if data__disksize > 131072:
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".disk_size must be smaller than or equal to 131072")
+        if "cpu_type" in data_keys:
+            data_keys.remove("cpu_type")
+            data__cputype = data["cpu_type"]
+            if not isinstance(data__cputype, (str)):
+                raise JsonSchemaValueException("" + (name_prefix or "data") + ".cpu_type must be string")
+            if isinstance(data__cputype, str):
+                if not REGEX_PATTERNS['^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z'].search(data__cputype):
+                    raise JsonSchemaValueException("" + (name_prefix or "data") + ".cpu_type must match pattern ^[A-Za-z0-9][A-Za-z0-9_.+-]*\\Z")
         if data_keys:
             raise JsonSchemaValueException("" + (name_prefix or "data") + " must not contain "+str(data_keys)+" properties")
     return data

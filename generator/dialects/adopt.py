@@ -82,7 +82,7 @@ def cue_type(spec: dict[str, Any], indent: str) -> str:
 
 
 def _own(kind: str) -> dict[str, Any]:
-    data = json.loads(resources.schema_path(kind).read_text(encoding="utf-8"))
+    data = resources.inline_refs(json.loads(resources.schema_path(kind).read_text("utf-8")))
     props: dict[str, Any] = (
         data["properties"] if kind == "cluster" else data["$defs"]["node"]["properties"]
     )
