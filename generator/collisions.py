@@ -18,8 +18,9 @@ from pathlib import Path
 from generator import hostrepo
 from generator.errors import ConflictError
 from generator.load import display_name
+from generator.provisioners import BY_NAME
 
-TOFU_DIR = "infrastructure/tofu"
+TOFU_DIR = BY_NAME["tofu"].templates
 # Declarations of clustergen's tofu module that a second file in the same module must not make.
 _CLASHES = re.compile(
     r'^\s*(?:resource\s+"proxmox_virtual_environment_(?:vm|download_file)"'

@@ -13,9 +13,10 @@ from typing import Any
 
 from generator.errors import Diagnostic
 from generator.load import Document
+from generator.provisioners import REGISTRY
 
 # Clone-based paths and what they take from the template instead of vm_advanced.
-CLONED = ("ansible", "capi")
+CLONED = tuple(p.name for p in REGISTRY if p.clones_template)
 STARTUP = ("startup_order", "startup_delay", "shutdown_delay")
 
 

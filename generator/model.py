@@ -4,13 +4,12 @@ value computed once. Templates never compute defaults.
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from generator import derive, talos_templates
+from generator import derive, provisioners, talos_templates
 from generator.constants import (
     BOOT_DISK,
     GENERATED_HEADER,
@@ -18,7 +17,7 @@ from generator.constants import (
     SECRETS_FILE,
     TALOS_API_PORT,
 )
-from generator.models import PROVISIONERS, taskfile
+from generator.models import taskfile
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -104,11 +103,11 @@ def build(
     cluster["talos_secureboot"] = primary.secureboot
     endpoint = derive.endpoint(cluster["proxmox_endpoint"])
     # Canonical order, so reordering the list in cluster.yaml changes no output.
-    provisioners = [p for p in PROVISIONERS if p in cluster["provisioners"]]
+    enabled = [p.name for p in provisioners.enabled(cluster["provisioners"])]
     context: dict[str, Any] = {
         **cluster,
-        "provisioners": provisioners,
-        "enabled": {p: p in provisioners for p in PROVISIONERS},
+        "provisioners": enabled,
+        "enabled": {name: name in enabled for name in provisioners.NAMES},
         "nodes": nodes,
         "controllers": [n for n in nodes if n["controller"]],
         "workers": [n for n in nodes if not n["controller"]],
@@ -153,8 +152,7 @@ def build(
     # Each value is frozen once; every provisioner model sees the frozen base plus the
     # (frozen) results of the models before it, as the context grows.
     frozen = {key: freeze(value) for key, value in context.items()}
-    for provisioner in PROVISIONERS:
-        module = importlib.import_module(f"generator.models.{provisioner}")
-        frozen[provisioner] = freeze(module.build(MappingProxyType(dict(frozen))))
+    for provisioner in provisioners.REGISTRY:
+        frozen[provisioner.name] = freeze(provisioner.build(MappingProxyType(dict(frozen))))
     frozen["taskfile"] = freeze(taskfile.build(frozen))
     return MappingProxyType(frozen)

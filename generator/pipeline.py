@@ -14,8 +14,9 @@ from typing import Any
 from generator import derive, inputs, model, output
 from generator.errors import Diagnostic
 from generator.load import load_yaml
+from generator.provisioners import CAPI_CREDENTIALS
 
-CREDENTIALS_OUTPUT = "infrastructure/capi/proxmox-credentials.sops.yaml"
+CREDENTIALS_OUTPUT = CAPI_CREDENTIALS
 
 
 @dataclass(frozen=True)

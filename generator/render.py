@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from generator import filters, resources
+from generator import filters, provisioners, resources
 from generator.errors import InternalError
 from generator.settings import RenderSettings
 
@@ -107,7 +107,8 @@ def render(
     settings: RenderSettings,
     env: jinja2.Environment | None = None,
 ) -> dict[str, bytes]:
-    """path (relative to the output root) -> bytes; whitespace-only results are dropped."""
+    """path (relative to the output root) -> bytes. A whitespace-only result writes no file
+    where that is expected (provisioners.may_render_empty); anywhere else it is a bug."""
     env = env or environment(settings)
     out: dict[str, bytes] = {}
     for name in template_names(settings):
@@ -122,8 +123,14 @@ def render(
                 f"templates/{name}:{line}: {output_name(name, settings)}: template error: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
+        output = output_name(name, settings)
         if text.strip():
-            out[output_name(name, settings)] = text.encode("utf-8")
+            out[output] = text.encode("utf-8")
+        elif not provisioners.may_render_empty(output, context):
+            raise InternalError(
+                f"templates/{name}:1: {output}: rendered empty; an output that may do so is "
+                "declared in generator/provisioners.py (may_be_empty)"
+            )
     return dict(sorted(out.items()))
 
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from generator import hostrepo, secrets
 from generator.load import display_name
+from generator.provisioners import CAPI_CREDENTIALS
 
-CAPI_SECRETS = "infrastructure/capi/proxmox-credentials.sops.yaml"
+CAPI_SECRETS = CAPI_CREDENTIALS
 _AGE_LINE = re.compile(r"^\s*(?:-\s+)?age:\s*(?P<value>.+?)\s*$", re.MULTILINE)
 _RULES_LINE = re.compile(r"^creation_rules:\s*$", re.MULTILINE)
 

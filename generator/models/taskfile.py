@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from generator import provisioners
+
 
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
     return {
         # talos_factory_url has its default in the schema, like every input.
         "factory_url": base["talos_factory_url"],
         "schematics": [_upload(index, s) for index, s in enumerate(base["schematics"])],
+        # The partial of each enabled provisioner, in canonical order.
+        "partials": [p.taskfile_partial for p in provisioners.enabled(base["provisioners"])],
     }
 
 
