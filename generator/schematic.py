@@ -11,8 +11,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# The public image factory; talos_factory_url (cluster.yaml) may name a self-hosted one.
-FACTORY_URL = "https://factory.talos.dev"
+from generator import derive
+
+# The public image factory (talos_factory_url's default, written once in the schema);
+# cluster.yaml may name a self-hosted one.
+FACTORY_URL: str = derive.CLUSTER_DEFAULTS["talos_factory_url"]
 
 # When Go's yaml.v3 writes a string with double quotes instead of plain: when the plain form
 # would read back as another type (its resolver, plus YAML 1.1 booleans and base-60 floats it
