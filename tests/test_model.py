@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generator import derive, inputs, model, schematic
+from generator import constants, derive, inputs, model, schematic
 from generator.models import PROVISIONERS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "valid"
@@ -229,3 +229,29 @@ def test_template_keys_exist(minimal: Mapping[str, Any]) -> None:
     node_keys |= {"sockets", "memory", "disk_size", "cpu_type", "proxmox_node", "tags"}
     assert node_keys <= set(minimal["nodes"][0])
     assert set(minimal["schematic"]) >= {"id", "yaml", "image_url", "iso_url", "installer_image"}
+
+
+@pytest.mark.parametrize(
+    ("given", "url", "host", "port"),
+    [
+        ("https://pve.example", "https://pve.example:8006", "pve.example", 8006),
+        ("https://pve.example:8443/", "https://pve.example:8443", "pve.example", 8443),
+        ("https://[fd00::1]", "https://[fd00::1]:8006", "fd00::1", 8006),
+        ("https://10.0.0.2:443", "https://10.0.0.2:443", "10.0.0.2", 443),
+    ],
+)
+def test_the_endpoint_has_one_canonical_form(given: str, url: str, host: str, port: int) -> None:
+    endpoint = derive.endpoint(given)
+    assert (endpoint.url, endpoint.host, endpoint.port) == (url, host, port)
+    cluster, nodes = _read("minimal")
+    context = model.build({**cluster, "proxmox_endpoint": given}, nodes)
+    assert (context["proxmox_endpoint"], context["proxmox_host"]) == (url, host)
+    assert (context["proxmox_port"], context["proxmox_api_url"]) == (port, f"{url}/api2/json")
+
+
+def test_the_header_is_the_one_sync_recognises(minimal: Mapping[str, Any]) -> None:
+    from generator import sync
+
+    assert minimal["generated_header"] == constants.GENERATED_HEADER
+    assert sync.HEADER_MARK in f"# {minimal['generated_header']}\n".encode()
+    assert tuple(minimal["input_files"]) == constants.INPUT_FILES
