@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from capi_support import (
+    CLUSTER_YAML,
     TASKFILE,
     capi_only,
     capi_tasks,
@@ -24,7 +25,7 @@ from capi_support import (
 from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
-from generator import derive
+from generator import derive, model, render, settings
 
 
 @pytest.mark.parametrize("has_secrets_file", [False, True])
@@ -48,23 +49,22 @@ def test_capi_tasks(
     # versions reach the command through the environment, never pasted into it.
     pins = derive.CLUSTER_DEFAULTS
     flags = {
-        "--core": ("CAPI_CORE_PROVIDER", f"cluster-api:v{pins['capi_core_version']}"),
-        "--bootstrap": (
-            "CAPI_BOOTSTRAP_PROVIDER",
-            f"talos:v{pins['capi_talos_bootstrap_version']}",
-        ),
+        "--core": ("cluster-api", "CAPI_CORE_VERSION", "capi_core_version"),
+        "--bootstrap": ("talos", "CAPI_TALOS_BOOTSTRAP_VERSION", "capi_talos_bootstrap_version"),
         "--control-plane": (
-            "CAPI_CONTROL_PLANE_PROVIDER",
-            f"talos:v{pins['capi_talos_control_plane_version']}",
+            "talos",
+            "CAPI_TALOS_CONTROL_PLANE_VERSION",
+            "capi_talos_control_plane_version",
         ),
-        "--infrastructure": (
-            "CAPI_INFRASTRUCTURE_PROVIDER",
-            f"proxmox:v{pins['capi_proxmox_version']}",
-        ),
-        "--ipam": ("CAPI_IPAM_PROVIDER", f"in-cluster:v{pins['capi_ipam_in_cluster_version']}"),
+        "--infrastructure": ("proxmox", "CAPI_PROXMOX_VERSION", "capi_proxmox_version"),
+        "--ipam": ("in-cluster", "CAPI_IPAM_IN_CLUSTER_VERSION", "capi_ipam_in_cluster_version"),
     }
-    assert sorted(init[2:]) == sorted(f"{flag}=${var}" for flag, (var, _) in flags.items())
-    assert {var: init_task["env"][var] for var, _ in flags.values()} == dict(flags.values())
+    assert sorted(init[2:]) == sorted(
+        f"{flag}={name}:v${var}" for flag, (name, var, _) in flags.items()
+    )
+    assert {var: init_task["env"][var] for _, var, _ in flags.values()} == {
+        var: pins[key] for _, var, key in flags.values()
+    }
     apply = tasks["capi:apply"]
     secret_cmd = next(c for c in apply["cmds"] if "create secret" in c)
     names = f"{cluster['cluster_name']}-proxmox-credentials"
@@ -82,7 +82,10 @@ def test_capi_tasks(
     else:
         assert "sops" not in secret_cmd
         assert "$PROXMOX_TOKEN" in checks and "$PROXMOX_SECRET" in checks
-    assert tasks["capi:delete"]["prompt"]
+    # The cluster's name reaches the prompt through a var, which go-task never re-renders.
+    delete = tasks["capi:delete"]
+    assert delete["prompt"] == "Delete Cluster API cluster {{.CAPI_CLUSTER_NAME}} and all its VMs?"
+    assert delete["vars"]["CAPI_CLUSTER_NAME"] == cluster["cluster_name"]
 
     schema = json.loads((reference_dir / "taskfile" / "schema.json").read_text(encoding="utf-8"))
     yaml = YAML(typ="safe", pure=True)
@@ -176,3 +179,49 @@ def test_init_installs_every_provider_pinned(
         "--infrastructure=proxmox:v0.8.1",
         f"--ipam=in-cluster:v{pins['capi_ipam_in_cluster_version']}",
     ]
+
+
+def test_delete_prompt_shows_the_cluster_name_literally(
+    example_copy: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Real go-task on a terminal (a pty): the prompt names the cluster, and a name holding
+    go-task and shell syntax (the model's, unvalidated) is shown as it is, never run."""
+    task = installed("task")
+    cluster, nodes = read_inputs(example_copy("multi-host"))
+    context = dict(model.build(capi_only(cluster), nodes))
+    hostile = '{{.TASKFILE_DIR}}"$(touch pwned)`touch pwned`'
+    context["capi"] = {**context["capi"], "cluster_name": hostile}
+    files = render.render(context, settings.load())
+    for path in (TASKFILE, CLUSTER_YAML):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(files[path])
+    (tmp_path / "management.kubeconfig").write_text("", encoding="utf-8")
+    # The preconditions come before the prompt: a kubectl that must never run.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text('#!/bin/sh\ntouch "$0.ran"\n', encoding="utf-8")
+    (bin_dir / "kubectl").chmod(0o755)
+    env = {**os.environ, "NO_COLOR": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    leader, follower = os.openpty()
+    with subprocess.Popen(
+        [task, "--taskfile", str(tmp_path / TASKFILE), "capi:delete"],
+        cwd=tmp_path,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    ) as proc:
+        os.close(follower)
+        shown = b""
+        while b"[y/N]" not in shown:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the task ended (EIO on Linux) without prompting
+                chunk = b""
+            assert chunk, shown
+            shown += chunk
+        os.write(leader, b"n\n")
+        assert proc.wait(timeout=30) != 0
+    os.close(leader)
+    assert f"Delete Cluster API cluster {hostile} and all its VMs?".encode() in shown, shown
+    assert not (tmp_path / "pwned").exists() and not (bin_dir / "kubectl.ran").exists()

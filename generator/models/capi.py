@@ -59,14 +59,6 @@ CCM_MANIFEST = (
     "https://raw.githubusercontent.com/siderolabs/talos-cloud-controller-manager/"
     "v{version}/docs/deploy/cloud-controller-manager.yml"
 )
-# clusterctl provider names (--flag=name:version) and the cluster.yaml key of each version.
-PROVIDERS = {
-    "core": ("cluster-api", "capi_core_version"),
-    "bootstrap": ("talos", "capi_talos_bootstrap_version"),
-    "control_plane": ("talos", "capi_talos_control_plane_version"),
-    "infrastructure": ("proxmox", "capi_proxmox_version"),
-    "ipam": ("in-cluster", "capi_ipam_in_cluster_version"),
-}
 
 
 def _digest(value: Any, length: int = 8) -> str:
@@ -290,11 +282,6 @@ def template_cpu_type(base: Mapping[str, Any]) -> str:
     return str(base["vm_defaults"]["controller"]["cpu_type"])
 
 
-def providers(base: Mapping[str, Any]) -> dict[str, str]:
-    """clusterctl init's `name:vX.Y.Z` of each provider kind."""
-    return {kind: f"{name}:v{base[key]}" for kind, (name, key) in PROVIDERS.items()}
-
-
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
     cluster = dns_label(base["cluster_name"])
     namespace = base["capi_namespace"]
@@ -313,7 +300,6 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
             [*(n["address"] for n in base["nodes"]), *base["capi_spare_addresses"]]
         ),
         "credentials_insecure": _insecure(base),
-        "providers": providers(base),
         "template_cpu_type": template_cpu_type(base),
         "link_alias": LINK_ALIAS,
         "link_selector": LINK_SELECTOR,
@@ -323,5 +309,4 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         # Owners of a ProxmoxMachineTemplate: the control plane, then each worker group.
         "machine_owners": [control_plane, *workers],
         "worker_replicas": sum(g["replicas"] for g in workers),
-        "delete_prompt": f"Delete Cluster API cluster {cluster} and all its VMs?",
     }
