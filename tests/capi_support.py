@@ -165,9 +165,11 @@ def check_machine_template(doc: Doc, context: Mapping[str, Any] | None = None) -
         agent = "siderolabs/qemu-guest-agent" in context["talos_extensions"]
         if (spec.get("checks") or {}).get("skipQemuGuestAgent", False) is agent:
             problems.append(f"{name}: skipQemuGuestAgent must be {not agent} (guest agent {agent})")
-        # The template CAPI clones has no Proxmox cloud-init drive; the tofu/Ansible one has.
-        if spec.get("templateID") != context["talos_capi_template_vmid"]:
-            problems.append(f"{name}: templateID is not talos_capi_template_vmid")
+        # The templates CAPI clones have no Proxmox cloud-init drive; the tofu/Ansible ones have.
+        if spec.get("templateID") not in {t["vmid"] for t in context["capi"]["twins"]}:
+            problems.append(f"{name}: templateID is not a Cluster API template")
+        if spec.get("templateID") in {t["vmid"] for t in context["talos_templates"]}:
+            problems.append(f"{name}: templateID is a template with a cloud-init drive")
     return problems
 
 
@@ -308,6 +310,34 @@ def multi_host() -> tuple[Mapping[str, Any], dict[str, bytes]]:
     return rendered.context, rendered.files
 
 
+# Extensions of the second schematic of the "two-schematics" variant (multi-host's plus a GPU
+# driver), and the workers that boot it; prod-worker-gpu boots the cluster's with SecureBoot.
+GPU_EXTENSIONS = [
+    "siderolabs/qemu-guest-agent",
+    "siderolabs/iscsi-tools",
+    "siderolabs/nvidia-open-gpu-kernel-modules-production",
+]
+GPU_WORKERS = ("prod-worker-0", "prod-worker-1")
+SECUREBOOT_WORKER = "prod-worker-gpu"
+# Which example each variant changes (a variant named after an example changes that one).
+VARIANT_EXAMPLES = {"two-schematics": "multi-host"}
+
+
+def two_schematics(c: dict[str, Any], n: dict[str, Any]) -> tuple[Any, Any]:
+    """multi-host with its controllers on the cluster's image and its workers on two others:
+    two alike with a second schematic (one MachineDeployment of 2), one with the cluster's
+    schematic, SecureBoot and MTU 1500."""
+    nodes = [dict(x) for x in n["nodes"]]
+    for node in nodes:
+        if node["name"] in GPU_WORKERS:
+            for key in ("cores", "memory", "disk_size", "tags"):
+                node.pop(key, None)
+            node["talos_extensions"] = list(GPU_EXTENSIONS)
+        if node["name"] == SECUREBOOT_WORKER:
+            node.update(talos_secureboot=True, mtu=1500)
+    return capi_only(c), {"nodes": nodes}
+
+
 def variants() -> dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[Any, Any]]]:
     """name -> (cluster, nodes of an example) -> changed (cluster, nodes), all with capi on."""
 
@@ -330,6 +360,7 @@ def variants() -> dict[str, Callable[[dict[str, Any], dict[str, Any]], tuple[Any
         "minimal": no_workers,
         "homelab": vlan_defaults,
         "multi-host": odd_memory,
+        "two-schematics": two_schematics,
     }
 
 
@@ -338,15 +369,17 @@ def variant(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, Mapping[str, Any], dict[str, bytes]]:
     """An example changed to enable capi, rendered through the whole pipeline (validated)."""
-    example = request.param
-    config_dir = tmp_path_factory.mktemp(example)
-    shutil.copytree(
-        Path(__file__).parents[1] / "examples" / example, config_dir, dirs_exist_ok=True
-    )
+    return render_variant(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def render_variant(name: str, config_dir: Path) -> tuple[str, Mapping[str, Any], dict[str, bytes]]:
+    """(name, context, files) of the variant, its inputs written to config_dir."""
+    source = VARIANT_EXAMPLES.get(name, name)
+    shutil.copytree(Path(__file__).parents[1] / "examples" / source, config_dir, dirs_exist_ok=True)
     cluster, nodes = read_inputs(config_dir)
-    write_inputs(config_dir, *variants()[example](cluster, nodes))
+    write_inputs(config_dir, *variants()[name](cluster, nodes))
     rendered = render_tree(config_dir)
-    return example, rendered.context, rendered.files
+    return name, rendered.context, rendered.files
 
 
 def talos_spec(doc: Doc) -> dict[str, Any]:

@@ -152,14 +152,15 @@ def test_machine_templates_follow_inputs(
     for doc in of_kind(docs, "ProxmoxMachineTemplate"):
         spec = doc["spec"]["template"]["spec"]
         assert spec["sourceNode"] == context["proxmox_node"]
-        # The Cluster API template, not the tofu/Ansible one with its cloud-init drive.
-        assert spec["templateID"] == context["talos_capi_template_vmid"]
-        assert spec["templateID"] != context["talos_template_vmid"]
+        # A Cluster API template, not a tofu/Ansible one with its cloud-init drive (which
+        # twin each machine template clones: test_capi_split).
+        assert spec["templateID"] in {t["vmid"] for t in context["capi"]["twins"]}
+        assert spec["templateID"] not in {t["vmid"] for t in context["talos_templates"]}
         assert spec["storage"] == context["proxmox_storage"]
         assert (spec["full"], spec["format"]) == (True, "raw")
         net = spec["network"]["default"]
         assert net["bridge"] == context["proxmox_bridge"]
-        assert net["mtu"] == context["node_mtu"]
+        assert net["mtu"] in {n["mtu"] for n in context["nodes"]}
         assert net.get("vlan") == context["node_vlan_tag"]
         assert context["cluster_name"] in spec["tags"]
         assert spec["metadataSettings"] == {"providerIDInjection": True}
@@ -173,7 +174,9 @@ def test_machine_templates_follow_inputs(
 def test_talos_config_patches(variant: tuple[str, Mapping[str, Any], dict[str, bytes]]) -> None:
     _, context, files = variant
     docs = load_docs(files[CLUSTER_YAML])
-    installer = context["schematic"]["installer_image"]
+    # The installer of the nodes' (schematic, SecureBoot) pair: one for every controller.
+    (installer,) = {n["installer_image"] for n in context["controllers"]}
+    worker_installers = {n["installer_image"] for n in context["workers"]}
     ccm = context["capi"]["ccm_manifest"]
     (control_plane,) = of_kind(docs, "TalosControlPlane")
     config = talos_spec(control_plane)
@@ -202,7 +205,7 @@ def test_talos_config_patches(variant: tuple[str, Mapping[str, Any], dict[str, b
         config = talos_spec(doc)
         assert config["generateType"] == "worker" and "configPatches" not in config
         patch = v1alpha1_patch(doc)
-        assert patch["machine"]["install"]["image"] == installer
+        assert patch["machine"]["install"]["image"] in worker_installers
         # Every kubelet runs --cloud-provider=external; the CCM manifest is the controllers'.
         assert patch["cluster"] == {"externalCloudProvider": {"enabled": True}}
         assert kind_patches(doc) == {}  # the VIP lives on controllers only

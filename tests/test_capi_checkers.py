@@ -142,7 +142,7 @@ BROKEN: dict[str, tuple[Callable[[Docs], None], str]] = {
         lambda d: _first(d, "ProxmoxMachineTemplate")["spec"]["template"]["spec"].update(
             templateID=9100
         ),
-        "templateID is not talos_capi_template_vmid",
+        "templateID is not a Cluster API template",
     ),
     "md of other cluster": (
         lambda d: _first(d, "MachineDeployment")["spec"].update(clusterName="other"),
