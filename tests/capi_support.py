@@ -10,8 +10,11 @@ import functools
 import io
 import ipaddress
 import json
+import os
 import re
+import shlex
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
+from taskfile_harness import plain
 
 from generator import inputs, model, render, settings
 from generator.pipeline import render_tree
@@ -49,14 +53,6 @@ def _parse(data: bytes) -> Docs:
 def load_docs(data: bytes) -> Docs:
     """The YAML documents of data; parsed once per content, a fresh copy per caller."""
     return copy.deepcopy(_parse(data))
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def read_inputs(config_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -428,3 +424,42 @@ def capi_tasks(files: dict[str, bytes]) -> dict[str, Any]:
     yaml = YAML(typ="safe", pure=True)
     taskfile = yaml.load(files[TASKFILE].decode())
     return {k: v for k, v in taskfile["tasks"].items() if k.startswith("capi:")}
+
+
+def stub(bin_dir: Path, name: str, script: str) -> Path:
+    """An executable sh script `name` in bin_dir (made if missing) standing in for a tool."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def recorder(bin_dir: Path, name: str, log: Path, *, append: bool = False) -> Path:
+    """A stand-in tool that writes each argument it gets as one line of log."""
+    redirect = ">>" if append else ">"
+    return stub(
+        bin_dir,
+        name,
+        f'for a in "$@"; do printf "%s\\n" "$a"; done {redirect} {shlex.quote(str(log))}',
+    )
+
+
+def with_path(bin_dir: Path, **extra: str) -> dict[str, str]:
+    """This process's environment with bin_dir first on PATH."""
+    return {**os.environ, **extra, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def run_task(
+    task: str, taskfile: Path, name: str, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Real go-task runs the task `name` of taskfile, from the directory above the output."""
+    return subprocess.run(
+        [task, "--taskfile", str(taskfile), name],
+        cwd=taskfile.parents[2],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -6,8 +6,6 @@ go-task), always with an explicit `insecure`.
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,11 @@ from capi_support import (
     installed,
     load_docs,
     read_inputs,
+    recorder,
     render_context,
+    run_task,
+    stub,
+    with_path,
     write_inputs,
 )
 
@@ -74,26 +76,13 @@ def test_apply_passes_the_sops_token_to_the_secret(
     (config / CLUSTER_YAML).write_bytes(rendered.files[CLUSTER_YAML])
     (config / "management.kubeconfig").write_text("", encoding="utf-8")
     bin_dir, log = tmp_path / "bin", tmp_path / "kubectl.log"
-    bin_dir.mkdir()
-    (bin_dir / "kubectl").write_text(
-        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done >> {shlex.quote(str(log))}\n',
-        encoding="utf-8",
-    )
-    (bin_dir / "kubectl").chmod(0o755)
+    recorder(bin_dir, "kubectl", log, append=True)
     # The Image Factory: capi:apply registers the schematic first; no test reaches the network.
     schematic_id = rendered.context["schematic"]["id"]
-    (bin_dir / "curl").write_text(f'#!/bin/sh\nprintf \'{{"id":"{schematic_id}"}}\'\n')
-    (bin_dir / "curl").chmod(0o755)
+    stub(bin_dir, "curl", f'printf \'{{"id":"{schematic_id}"}}\'')
     (bin_dir / "sops").symlink_to(sops)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(
-        [task, "--taskfile", str(config / TASKFILE), "capi:apply"],
-        cwd=config,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = with_path(bin_dir)
+    result = run_task(task, config / TASKFILE, "capi:apply", env)
     assert result.returncode == 0, result.stderr
     args = log.read_text(encoding="utf-8").splitlines()
     assert f"--from-literal=token={token_id}" in args

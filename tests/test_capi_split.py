@@ -17,7 +17,6 @@ from typing import Any
 
 import hcl2
 import pytest
-import yaml
 from capi_support import (
     CLUSTER_YAML,
     GPU_EXTENSIONS,
@@ -36,11 +35,10 @@ from capi_support import (
     write_inputs,
 )
 from test_packer import console, packer, packer_dir, pkrvars
+from test_templates import edit, errors, node
 from test_tofu import unquote
 
 from generator import talos_templates
-from generator.errors import InputError
-from generator.inputs import read
 from generator.pipeline import render_tree
 from generator.rules_templates import TWIN_STEP
 
@@ -135,8 +133,8 @@ def test_single_template_keeps_talos_capi_template_vmid(
     """One pair (even one that is not the cluster's): its twin is talos_capi_template_vmid and
     no group name gains an image token, exactly as before the split."""
     cluster, nodes = read_inputs(example_copy("multi-host"))
-    for node in nodes["nodes"]:
-        node["talos_extensions"] = list(GPU_EXTENSIONS)
+    for each in nodes["nodes"]:
+        each["talos_extensions"] = list(GPU_EXTENSIONS)
     context, files = render_context(capi_only(cluster), nodes)
     (template,) = context["talos_templates"]
     assert not template["default"]
@@ -152,12 +150,18 @@ def _context(config: Path) -> Mapping[str, Any]:
     return render_tree(config).context
 
 
-def test_names_and_twin_ids_do_not_move_when_other_pairs_come_and_go(
-    example_copy: Callable[[str], Path],
-) -> None:
+def split_config(example_copy: Callable[[str], Path]) -> Path:
+    """A copy of multi-host with the inputs of the two-schematics variant."""
     config = example_copy("multi-host")
     cluster, nodes = read_inputs(config)
     write_inputs(config, *two_schematics(cluster, nodes))
+    return config
+
+
+def test_names_and_twin_ids_do_not_move_when_other_pairs_come_and_go(
+    example_copy: Callable[[str], Path],
+) -> None:
+    config = split_config(example_copy)
     before = _context(config)["capi"]
     # Drop the SecureBoot worker (its pair goes), add a worker with a third image.
     cluster, nodes = read_inputs(config)
@@ -239,31 +243,6 @@ def test_packer_builds_a_twin_of_every_template(packer_split: Path, tmp_path: Pa
 # --- rules ---------------------------------------------------------------------------------
 
 
-def _edit(config: Path, name: str, change: Callable[[Any], None]) -> None:
-    path = config / name
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def _node(data: Any, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(n for n in data["nodes"] if n["name"] == name)
-    return found
-
-
-def _errors(config: Path) -> list[str]:
-    try:
-        read(config)
-    except InputError as error:
-        return [
-            f"{d.file.removeprefix(str(config) + '/')}:{d.line}:{d.col}: {d.severity}: "
-            f"{d.path}: {d.message} ({d.hint})"
-            for d in error.diagnostics
-            if d.severity == "error"
-        ]
-    return []
-
-
 @pytest.mark.parametrize(
     ("change", "key", "what"),
     [
@@ -275,8 +254,8 @@ def test_controllers_share_one_image(
     change: dict[str, Any], key: str, what: str, example_copy: Callable[[str], Path]
 ) -> None:
     config = example_copy("multi-host")
-    _edit(config, "nodes.yaml", lambda d: _node(d, "prod-cp-2").update(change))
-    (line,) = _errors(config)
+    edit(config, "nodes.yaml", lambda d: node(d, "prod-cp-2").update(change))
+    (line,) = errors(config)
     # One line, at the key that makes the controller differ, naming the one that sets it.
     assert line.startswith("nodes.yaml:") and f": error: nodes[2].{key}: " in line, line
     assert "controller prod-cp-2 boots" in line and "as set by controller prod-cp-0" in line
@@ -291,11 +270,11 @@ def test_one_line_per_controller_that_differs(example_copy: Callable[[str], Path
     config = example_copy("multi-host")
 
     def change(data: Any) -> None:
-        _node(data, "prod-cp-1")["talos_secureboot"] = True
-        _node(data, "prod-cp-2")["talos_extensions"] = list(GPU_EXTENSIONS)
+        node(data, "prod-cp-1")["talos_secureboot"] = True
+        node(data, "prod-cp-2")["talos_extensions"] = list(GPU_EXTENSIONS)
 
-    _edit(config, "nodes.yaml", change)
-    found = _errors(config)
+    edit(config, "nodes.yaml", change)
+    found = errors(config)
     assert [line.split(": ")[2] for line in found] == [
         "nodes[1].talos_secureboot",
         "nodes[2].talos_extensions",
@@ -305,35 +284,31 @@ def test_one_line_per_controller_that_differs(example_copy: Callable[[str], Path
 
 def test_the_image_most_controllers_have_wins(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")
-    _edit(config, "nodes.yaml", lambda d: _node(d, "prod-cp-0").update(talos_secureboot=True))
-    (line,) = _errors(config)
+    edit(config, "nodes.yaml", lambda d: node(d, "prod-cp-0").update(talos_secureboot=True))
+    (line,) = errors(config)
     assert ": error: nodes[0].talos_secureboot: controller prod-cp-0 boots" in line, line
     assert "as set by controller prod-cp-1 (nodes[1], " in line
 
 
 def test_workers_may_differ_in_image_and_mtu(example_copy: Callable[[str], Path]) -> None:
-    config = example_copy("multi-host")
-    cluster, nodes = read_inputs(config)
-    write_inputs(config, *two_schematics(cluster, nodes))
-    assert _errors(config) == []
+    config = split_config(example_copy)
+    assert errors(config) == []
 
 
 def test_controllers_share_one_mtu(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")  # node_mtu 9000
-    _edit(config, "nodes.yaml", lambda d: _node(d, "prod-cp-1").update(mtu=1500))
-    (line,) = _errors(config)
+    edit(config, "nodes.yaml", lambda d: node(d, "prod-cp-1").update(mtu=1500))
+    (line,) = errors(config)
     assert ": error: nodes[1].mtu: controller prod-cp-1 has MTU 1500" in line, line
     assert "MTU 9000 as set by controller prod-cp-0" in line
     assert "whose network device has one MTU" in line and "give prod-cp-1 MTU 9000" in line
 
 
 def test_a_node_on_a_twins_vm_id_is_an_error(example_copy: Callable[[str], Path]) -> None:
-    config = example_copy("multi-host")
-    cluster, nodes = read_inputs(config)
-    write_inputs(config, *two_schematics(cluster, nodes))
+    config = split_config(example_copy)
     gpu = next(t for t in _context(config)["capi"]["twins"] if GPU_WORKERS[0] in t["nodes"])
-    _edit(config, "nodes.yaml", lambda d: _node(d, SECUREBOOT_WORKER).update(vm_id=gpu["vmid"]))
-    (line,) = _errors(config)
+    edit(config, "nodes.yaml", lambda d: node(d, SECUREBOOT_WORKER).update(vm_id=gpu["vmid"]))
+    (line,) = errors(config)
     assert f": error: nodes[5].vm_id: VM ID {gpu['vmid']} of nodes[5] ({SECUREBOOT_WORKER})" in (
         line
     )
@@ -343,27 +318,23 @@ def test_a_node_on_a_twins_vm_id_is_an_error(example_copy: Callable[[str], Path]
 def test_capi_template_vmid_on_another_template_is_an_error(
     example_copy: Callable[[str], Path],
 ) -> None:
-    config = example_copy("multi-host")
-    cluster, nodes = read_inputs(config)
-    write_inputs(config, *two_schematics(cluster, nodes))
+    config = split_config(example_copy)
     context = _context(config)
     gpu = next(t for t in context["talos_templates"] if GPU_WORKERS[0] in t["nodes"])
     gpu_twin = next(t for t in context["capi"]["twins"] if GPU_WORKERS[0] in t["nodes"])
     for taken, name in ((gpu["vmid"], gpu["name"]), (gpu_twin["vmid"], gpu_twin["name"])):
-        _edit(config, "cluster.yaml", lambda d, v=taken: d.update(talos_capi_template_vmid=v))
-        (line,) = _errors(config)
+        edit(config, "cluster.yaml", lambda d, v=taken: d.update(talos_capi_template_vmid=v))
+        (line,) = errors(config)
         assert ": error: talos_capi_template_vmid: " in line, line
         assert f"is also the VM ID of the template {name}" in line
 
 
 def test_twins_must_stay_valid_vm_ids(example_copy: Callable[[str], Path]) -> None:
-    config = example_copy("multi-host")
-    cluster, nodes = read_inputs(config)
-    write_inputs(config, *two_schematics(cluster, nodes))
+    config = split_config(example_copy)
     reach = talos_templates.OFFSET + 2 * talos_templates.SLOTS - 1
     # The templates still fit (up to + OFFSET + SLOTS - 1); their twins do not.
-    _edit(config, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_999 - 1000))
-    found = [line for line in _errors(config) if ": talos_template_vmid: " in line]
+    edit(config, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_999 - 1000))
+    found = [line for line in errors(config) if ": talos_template_vmid: " in line]
     assert len(found) == 1, found
     assert f"talos_template_vmid + {reach}" in found[0]
     assert f"use at most {999_999_999 - reach}" in found[0]

@@ -20,7 +20,11 @@ from capi_support import (
     capi_tasks,
     installed,
     read_inputs,
+    recorder,
     render_context,
+    run_task,
+    stub,
+    with_path,
 )
 from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
@@ -109,10 +113,8 @@ def test_task_list_accepts_the_taskfile(
     # The kubeconfig precondition names the variable that is missing (a stub kubectl keeps
     # the kubectl precondition quiet on machines without one).
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "kubectl").write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
-    (bin_dir / "kubectl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    stub(bin_dir, "kubectl", "exit 0")
+    env = with_path(bin_dir)
     result = subprocess.run(
         [task, "capi:status", "MGMT_KUBECONFIG=/nonexistent/kubeconfig"],
         cwd=tmp_path,
@@ -154,21 +156,9 @@ def test_init_installs_every_provider_pinned(
     taskfile.write_bytes(files[TASKFILE])
     (config / "management.kubeconfig").write_text("", encoding="utf-8")
     bin_dir, log = tmp_path / "bin", tmp_path / "clusterctl.log"
-    bin_dir.mkdir()
-    (bin_dir / "clusterctl").write_text(
-        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > {shlex.quote(str(log))}\n',
-        encoding="utf-8",
-    )
-    (bin_dir / "clusterctl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    result = subprocess.run(
-        [task, "--taskfile", str(taskfile), "capi:init"],
-        cwd=config,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    recorder(bin_dir, "clusterctl", log)
+    env = with_path(bin_dir)
+    result = run_task(task, taskfile, "capi:init", env)
     assert result.returncode == 0, result.stderr
     pins = derive.CLUSTER_DEFAULTS
     assert log.read_text(encoding="utf-8").splitlines() == [
@@ -198,10 +188,8 @@ def test_delete_prompt_shows_the_cluster_name_literally(
     (tmp_path / "management.kubeconfig").write_text("", encoding="utf-8")
     # The preconditions come before the prompt: a kubectl that must never run.
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "kubectl").write_text('#!/bin/sh\ntouch "$0.ran"\n', encoding="utf-8")
-    (bin_dir / "kubectl").chmod(0o755)
-    env = {**os.environ, "NO_COLOR": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    stub(bin_dir, "kubectl", 'touch "$0.ran"')
+    env = with_path(bin_dir, NO_COLOR="1")
     leader, follower = os.openpty()
     with subprocess.Popen(
         [task, "--taskfile", str(tmp_path / TASKFILE), "capi:delete"],
