@@ -338,3 +338,16 @@ def test_twins_must_stay_valid_vm_ids(example_copy: Callable[[str], Path]) -> No
     assert len(found) == 1, found
     assert f"talos_template_vmid + {reach}" in found[0]
     assert f"use at most {999_999_999 - reach}" in found[0]
+
+
+def test_twin_names_must_stay_vm_names(example_copy: Callable[[str], Path]) -> None:
+    """With Packer building them, another pair's twin is <talos_template>-<id8>[-sb]-capi."""
+    config = split_config(example_copy)
+    limit = 63 - talos_templates.NAME_SUFFIX_MAX - len("-capi")
+    edit(config, "cluster.yaml", lambda d: d.update(talos_template="t" * (limit + 1)))
+    assert errors(config) == []  # capi alone: the twins are the user's to build and name
+    edit(config, "cluster.yaml", lambda d: d.update(provisioners=["packer", "capi"]))
+    (line,) = errors(config)
+    assert ": error: talos_template: " in line and f"use at most {limit} characters" in line
+    edit(config, "cluster.yaml", lambda d: d.update(talos_template="t" * limit))
+    assert errors(config) == []
