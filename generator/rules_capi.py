@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive
+from generator import derive, rules_provisioning, rules_templates
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 from generator.rulekit import as_int as _int
@@ -73,7 +73,7 @@ def talos_version(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
 
 
 def template_vmid(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
-    """The CAPI template's VM ID is neither the other template's nor any node's."""
+    """The CAPI templates' VM IDs are neither another template's nor any node's."""
     value = _int(_get(cluster, "talos_capi_template_vmid"))
     if value is None:
         return
@@ -93,16 +93,40 @@ def template_vmid(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
             f"{text} is also talos_template_vmid: the Cluster API template is a VM of its own",
             "choose another talos_capi_template_vmid",
         )
+    planned = rules_templates.twins(cluster, nodes) or []
+    only = len(planned) == 1
+    # The twins of the other pairs' templates: twin VM ID -> the template it copies.
+    others = {twin: t for twin, t in planned if not (t.default or only)}
+    # VMs that talos_capi_template_vmid must not be (talos_template_vmid is checked above).
+    held = [(t.name, t.vmid) for _, t in planned if not t.default]
+    held += [(f"{t.name}{rules_provisioning.CAPI_SUFFIX}", twin) for twin, t in others.items()]
+    for name, vmid in held:
+        if vmid == value:
+            yield cluster.diag(
+                _key_or_capi(cluster, "talos_capi_template_vmid"),
+                f"{text} is also the VM ID of the template {name} (of the nodes with another "
+                "schematic): the Cluster API template is a VM of its own",
+                "choose another talos_capi_template_vmid",
+            )
     for i, node in _nodes(nodes):
-        if derive.vm_id(cluster.data, node) != value:
-            continue
+        vm_id = derive.vm_id(cluster.data, node)
         key = "vm_id" if "vm_id" in node else "address"
-        yield nodes.diag(
-            ["nodes", i, key],
-            f"VM ID {value} of nodes[{i}] ({node.get('name')}) is {text}, "
-            "the VM ID of the Cluster API template",
-            "choose another vm_id, or change talos_capi_template_vmid",
-        )
+        if vm_id == value:
+            yield nodes.diag(
+                ["nodes", i, key],
+                f"VM ID {value} of nodes[{i}] ({node.get('name')}) is {text}, "
+                "the VM ID of the Cluster API template",
+                "choose another vm_id, or change talos_capi_template_vmid",
+            )
+        elif vm_id in others:
+            twin_of = others[vm_id]
+            yield nodes.diag(
+                ["nodes", i, key],
+                f"VM ID {vm_id} of nodes[{i}] ({node.get('name')}) is the VM ID of the Cluster "
+                f"API template {twin_of.name}{rules_provisioning.CAPI_SUFFIX} (VM ID "
+                f"{twin_of.vmid} of template {twin_of.name} + {rules_templates.TWIN_STEP})",
+                "choose another vm_id, or change talos_template_vmid",
+            )
 
 
 def _addr(value: Any) -> ipaddress.IPv4Address | None:

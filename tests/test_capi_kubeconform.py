@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_capi import CLUSTER_YAML, load_docs, of_kind, variant
+from capi_support import CLUSTER_YAML, load_docs, of_kind, variant
 
 from conftest import tool
 
-__all__ = ["variant"]  # the fixture, shared with test_capi
+__all__ = ["variant"]  # the fixture of capi_support
 
 LOCATION = "{root}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
 CAPMOX_VERSIONS = ("v0.7.7", "v0.9.0")

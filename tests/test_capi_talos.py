@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from ruamel.yaml import YAML
-from test_capi import (
+from capi_support import (
     CLUSTER_YAML,
     Doc,
     Docs,
@@ -34,10 +32,12 @@ from test_capi import (
     talos_spec,
     variant,
 )
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
 
 from conftest import tool
 
-__all__ = ["variant"]  # the fixture, shared with test_capi
+__all__ = ["variant"]  # the fixture of capi_support
 
 TALOS_KINDS = ("TalosControlPlane", "TalosConfigTemplate")
 

@@ -199,16 +199,6 @@ def test_per_node_mtu_reaches_tofu_and_ansible(example_copy: Callable[[str], Pat
     assert "mtu=9000" in net0["k8s-worker-1"] and "mtu=1500" in net0["k8s-cp-0"]
 
 
-def test_capi_with_two_templates_is_one_clear_error(two_schematics: Path) -> None:
-    edit(two_schematics, "cluster.yaml", lambda d: d.update(provisioners=["packer", "capi"]))
-    edit(two_schematics, "cluster.yaml", lambda d: d.update(proxmox_storage_shared=True))
-    found = errors(two_schematics)
-    assert len(found) == 1, found
-    assert "capi supports one Talos template per cluster so far" in found[0]
-    assert "k8s-worker-0, k8s-worker-1" in found[0] and "k8s-cp-0" in found[0]
-    assert found[0].startswith("cluster.yaml:")
-
-
 def test_capi_with_another_mtu_is_an_error(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")  # node_mtu 9000
     edit(config, "nodes.yaml", lambda d: d["nodes"][0].update(mtu=1500))

@@ -2,22 +2,31 @@
 
 Cluster API describes machines per role, not per node: the control plane has one
 ProxmoxMachineTemplate (TalosControlPlane takes exactly one), and workers get one
-MachineDeployment per distinct shape. How nodes.yaml maps onto that:
+MachineDeployment per distinct shape and image. How nodes.yaml maps onto that:
 
-- controllers: one template; where per-node overrides differ, the largest value of each
-  resource wins (cores, sockets, memory, disk size), tags are the union, and the install disk
-  is the one most controllers use (ties: alphabetical).
-- workers: nodes with the same shape (cores, sockets, memory, disk size, install disk, tags)
-  share one MachineDeployment whose replicas are their count. The group of nodes that match
-  vm_defaults.worker exactly is `<cluster>-workers`; every other group is named after what
-  differs from the defaults, so its name survives adding or removing other groups.
+- images: every Talos template (one per (schematic, SecureBoot) pair, talos_templates.py) has
+  a Cluster API twin, the same image without a Proxmox cloud-init drive (CAPMOX attaches its
+  own NoCloud ISO, and a second cidata drive races it: CAPMOX issue #221). A machine template
+  clones the twin of its nodes' pair (templateID) and installs that pair's installer image.
+  The cluster's pair (or the only one) has talos_capi_template_vmid; any other pair's twin is
+  its template's VM ID + rules_templates.TWIN_STEP.
+- controllers: one template, so validate demands one pair and one MTU of all controllers;
+  where per-node overrides differ, the largest value of each resource wins (cores, sockets,
+  memory, disk size), tags are the union, and the install disk is the one most controllers
+  use (ties: alphabetical).
+- workers: nodes with the same shape (cores, sockets, memory, disk size, install disk, tags),
+  pair and MTU share one MachineDeployment whose replicas are their count. The group of nodes
+  that match vm_defaults.worker, the cluster's pair and node_mtu exactly is
+  `<cluster>-workers`; every other group is named after what differs from those (another
+  pair as `<schematic ID prefix>[-sb]`, another MTU as `mtu<N>`), so its name survives adding
+  or removing other groups.
 - placement: a template's allowedNodes are the PVE nodes its nodes name (proxmox_node); CAPMOX
   spreads the machines over them. Addresses come from one pool of all planned addresses, in
   no particular order; node names, MACs and VM IDs are CAPI's, not nodes.yaml's.
 - cpu_type has no CAPMOX field (v0.7.7 and v0.9.0): every VM keeps the CPU type of the
-  template it is cloned from, the Cluster API template (talos_capi_template_vmid), which is
-  built with the controllers' role type, `template_cpu_type` (validate warns when the worker
-  role's differs; per-node cpu_type is ignored like vm_id and mac_addr).
+  template it is cloned from, a Cluster API twin, which Packer builds with the controllers'
+  role type, `template_cpu_type` (validate warns when the worker role's differs; per-node
+  cpu_type is ignored like vm_id and mac_addr).
 - Talos config: strategicPatches only. From Talos 1.12 the generated config has several
   documents and CABPT's JSON6902 configPatches fail on it; a strategic merge patch works on
   every version, and validate refuses capi with Talos < 1.12, whose config has no
@@ -38,7 +47,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from generator import constants, derive
+from generator import constants, derive, rules_provisioning, rules_templates, talos_templates
 
 # The boot disk of the template VM that the packer/tofu/ansible paths create.
 BOOT_DISK = constants.BOOT_DISK
@@ -59,14 +68,6 @@ CCM_MANIFEST = (
     "https://raw.githubusercontent.com/siderolabs/talos-cloud-controller-manager/"
     "v{version}/docs/deploy/cloud-controller-manager.yml"
 )
-# clusterctl provider names (--flag=name:version) and the cluster.yaml key of each version.
-PROVIDERS = {
-    "core": ("cluster-api", "capi_core_version"),
-    "bootstrap": ("talos", "capi_talos_bootstrap_version"),
-    "control_plane": ("talos", "capi_talos_control_plane_version"),
-    "infrastructure": ("proxmox", "capi_proxmox_version"),
-    "ipam": ("in-cluster", "capi_ipam_in_cluster_version"),
-}
 
 
 def _digest(value: Any, length: int = 8) -> str:
@@ -127,17 +128,19 @@ def _machine(
     disk_size: int,
     tags: Sequence[str],
     allowed_nodes: Sequence[str],
+    template_id: int,
+    mtu: int,
 ) -> dict[str, Any]:
     """The values of one ProxmoxMachineTemplate spec.template.spec."""
     network: dict[str, Any] = {
         "bridge": base["proxmox_bridge"],
         "model": NIC_MODEL,
         "vlan": base["node_vlan_tag"],
-        "mtu": base["node_mtu"],
+        "mtu": mtu,
     }
     return {
         "source_node": base["proxmox_node"],
-        "template_id": base["talos_capi_template_vmid"],
+        "template_id": template_id,
         "storage": base["proxmox_storage"],
         "allowed_nodes": sorted(set(allowed_nodes)),
         "sockets": sockets,
@@ -152,9 +155,40 @@ def _machine(
     }
 
 
-def _install(base: Mapping[str, Any], disk: str) -> dict[str, Any]:
-    """machine.install of the v1alpha1 patch: the disk and the schematic's installer."""
-    return {"disk": disk, "image": base["schematic"]["installer_image"]}
+def _install(node: Mapping[str, Any], disk: str) -> dict[str, Any]:
+    """machine.install of the v1alpha1 patch: the disk and the installer of the node's
+    (schematic, SecureBoot) pair."""
+    return {"disk": disk, "image": node["installer_image"]}
+
+
+def twins(base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The Cluster API template of each Talos template: the same image without a cloud-init
+    drive (CAPMOX attaches its own NoCloud ISO), with the VM ID rules_templates.twin_vmid
+    gives it, in the order of base["talos_templates"]."""
+    templates = base["talos_templates"]
+    return [
+        {
+            "template_vmid": t["vmid"],
+            "vmid": rules_templates.twin_vmid(
+                t["vmid"], t["default"], len(templates) == 1, base["talos_capi_template_vmid"]
+            ),
+            "name": f"{t['name']}{rules_provisioning.CAPI_SUFFIX}",
+            "nodes": list(t["nodes"]),
+            "schematic_id": t["schematic"]["id"],
+            "secureboot": t["secureboot"],
+            # The cluster's pair (or the only one): its machines' names carry no image token.
+            "primary": t["default"] or len(templates) == 1,
+        }
+        for t in templates
+    ]
+
+
+Twins = Mapping[int, Mapping[str, Any]]
+
+
+def _twin_of(by_template: Twins, node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The Cluster API template of the node's (schematic, SecureBoot) pair."""
+    return by_template[node["template_vmid"]]
 
 
 def _most_common(values: Iterable[str]) -> str:
@@ -162,8 +196,10 @@ def _most_common(values: Iterable[str]) -> str:
     return min(counts, key=lambda v: (-counts[v], v))
 
 
-def _control_plane(base: Mapping[str, Any], cluster: str) -> dict[str, Any]:
+def _control_plane(base: Mapping[str, Any], cluster: str, by_template: Twins) -> dict[str, Any]:
     nodes = list(base["controllers"])
+    # validate: every controller has one (schematic, SecureBoot) pair and one MTU.
+    first = nodes[0]
     machine = _machine(
         base,
         cores=max(n["cores"] for n in nodes),
@@ -172,6 +208,8 @@ def _control_plane(base: Mapping[str, Any], cluster: str) -> dict[str, Any]:
         disk_size=max(n["disk_size"] for n in nodes),
         tags=[t for n in nodes for t in n["tags"]],
         allowed_nodes=[n["proxmox_node"] for n in nodes],
+        template_id=_twin_of(by_template, first)["vmid"],
+        mtu=first["mtu"],
     )
     name = dns_label(f"{cluster}-control-plane")
     return {
@@ -181,7 +219,8 @@ def _control_plane(base: Mapping[str, Any], cluster: str) -> dict[str, Any]:
         "nodes": [n["name"] for n in nodes],
         "machine": machine,
         "machine_template": template_name(name, machine),
-        "install": _install(base, _most_common(n["disk"] for n in nodes)),
+        "install": _install(first, _most_common(n["disk"] for n in nodes)),
+        "template": _twin_of(by_template, first)["name"],
         # Talos floats the API VIP between the controllers on their one NIC (CAPMOX's
         # nocloud network config gives it its static address).
         "vip": base["cluster_api_addr"],
@@ -230,27 +269,61 @@ def _deviation_tokens(shape: Mapping[str, Any], default: Mapping[str, Any]) -> l
     return tokens
 
 
-def _worker_groups(base: Mapping[str, Any], cluster: str) -> list[dict[str, Any]]:
+def _image_tokens(
+    base: Mapping[str, Any], by_template: Twins, node: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What sets a worker's image and MTU apart from the cluster's, as {name part: value};
+    empty for the cluster's pair (or the only one) and node_mtu, so a cluster of one image
+    keeps the names it always had."""
+    out: dict[str, Any] = {}
+    twin = _twin_of(by_template, node)
+    if not twin["primary"]:
+        sb = talos_templates.SECUREBOOT_SUFFIX if twin["secureboot"] else ""
+        out[f"{twin['schematic_id'][: talos_templates.NAME_ID_CHARS]}{sb}"] = twin["vmid"]
+    if node["mtu"] != base["node_mtu"]:
+        out[f"mtu{node['mtu']}"] = node["mtu"]
+    return out
+
+
+def _worker_groups(
+    base: Mapping[str, Any], cluster: str, by_template: Twins
+) -> list[dict[str, Any]]:
+    """One MachineDeployment per distinct worker shape, (schematic, SecureBoot) pair and MTU."""
     default = _default_worker_shape(base)
     groups: dict[str, list[Mapping[str, Any]]] = {}
     shapes: dict[str, dict[str, Any]] = {}
+    idents: dict[str, dict[str, Any]] = {}
     for node in base["workers"]:
         shape = _shape(node)
-        key = json.dumps(shape, sort_keys=True)
+        extra = _image_tokens(base, by_template, node)
+        # The shape alone when the image and MTU are the cluster's: the names stay as before.
+        ident = {**shape, "image": extra} if extra else shape
+        key = json.dumps(ident, sort_keys=True)
         groups.setdefault(key, []).append(node)
         shapes[key] = shape
+        idents[key] = ident
     names = {
-        key: dns_label("-".join([cluster, "workers", *_deviation_tokens(shapes[key], default)]))
+        key: dns_label(
+            "-".join(
+                [
+                    cluster,
+                    "workers",
+                    *_deviation_tokens(shapes[key], default),
+                    *idents[key].get("image", {}),
+                ]
+            )
+        )
         for key in groups
     }
-    # Sanitising tags can make two readable names equal: fall back to the shape's hash.
+    # Sanitising tags can make two readable names equal: fall back to the group's hash.
     clashes = {n for n, c in Counter(names.values()).items() if c > 1}
     for key, name in names.items():
         if name in clashes:
-            names[key] = template_name(f"{cluster}-workers", shapes[key])
+            names[key] = template_name(f"{cluster}-workers", idents[key])
     out = []
     for key, nodes in groups.items():
-        shape, name = shapes[key], names[key]
+        shape, name, first = shapes[key], names[key], nodes[0]
+        twin = _twin_of(by_template, first)
         machine = _machine(
             base,
             cores=shape["cores"],
@@ -259,8 +332,10 @@ def _worker_groups(base: Mapping[str, Any], cluster: str) -> list[dict[str, Any]
             disk_size=shape["disk_size"],
             tags=shape["tags"],
             allowed_nodes=[n["proxmox_node"] for n in nodes],
+            template_id=twin["vmid"],
+            mtu=first["mtu"],
         )
-        install = _install(base, shape["disk"])
+        install = _install(first, shape["disk"])
         # What the TalosConfigTemplate spec is made of (cluster.yaml.j2 writes the patches
         # around these values; bump PATCH_FORMAT when it changes them): a changed spec is a
         # new template, which rolls the MachineDeployment.
@@ -274,6 +349,7 @@ def _worker_groups(base: Mapping[str, Any], cluster: str) -> list[dict[str, Any]
                 "machine_template": template_name(name, machine),
                 "install": install,
                 "config_template": template_name(name, config),
+                "template": twin["name"],
             }
         )
     return sorted(out, key=lambda g: g["name"])
@@ -290,17 +366,14 @@ def template_cpu_type(base: Mapping[str, Any]) -> str:
     return str(base["vm_defaults"]["controller"]["cpu_type"])
 
 
-def providers(base: Mapping[str, Any]) -> dict[str, str]:
-    """clusterctl init's `name:vX.Y.Z` of each provider kind."""
-    return {kind: f"{name}:v{base[key]}" for kind, (name, key) in PROVIDERS.items()}
-
-
 def build(base: Mapping[str, Any]) -> dict[str, Any]:
     cluster = dns_label(base["cluster_name"])
     namespace = base["capi_namespace"]
     secret = dns_label(f"{base['cluster_name']}-proxmox-credentials")
-    workers = _worker_groups(base, cluster)
-    control_plane = _control_plane(base, cluster)
+    templates = twins(base)
+    by_template = {t["template_vmid"]: t for t in templates}
+    workers = _worker_groups(base, cluster, by_template)
+    control_plane = _control_plane(base, cluster, by_template)
     return {
         "namespace": namespace,
         "cluster_name": cluster,
@@ -313,7 +386,6 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
             [*(n["address"] for n in base["nodes"]), *base["capi_spare_addresses"]]
         ),
         "credentials_insecure": _insecure(base),
-        "providers": providers(base),
         "template_cpu_type": template_cpu_type(base),
         "link_alias": LINK_ALIAS,
         "link_selector": LINK_SELECTOR,
@@ -323,5 +395,6 @@ def build(base: Mapping[str, Any]) -> dict[str, Any]:
         # Owners of a ProxmoxMachineTemplate: the control plane, then each worker group.
         "machine_owners": [control_plane, *workers],
         "worker_replicas": sum(g["replicas"] for g in workers),
-        "delete_prompt": f"Delete Cluster API cluster {cluster} and all its VMs?",
+        # The Cluster API templates (cloud-init-free twins) the machine templates clone.
+        "twins": templates,
     }

@@ -67,23 +67,25 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         "template_tags": ";".join(sorted({"talos", "template", base["cluster_name"]})),
     }
     if base["template_split"]:
-        # One template per (schematic, SecureBoot) pair, each a source of its own (by the
-        # source's name); the single-template variables give way to this map.
+        # One template per (schematic, SecureBoot) pair (with capi each followed by its Cluster
+        # API twin), each a source of its own (by the source's name); the single-template
+        # variables give way to this map.
         for key in SINGLE_TEMPLATE_VARIABLES:
             del out[key]
         out["talos_templates"] = {
             source_name(t): {
                 "vm_id": t["vmid"],
                 "name": t["name"],
-                "schematic_id": t["schematic"]["id"],
+                "schematic_id": t["schematic_id"],
                 "secureboot": t["secureboot"],
             }
-            for t in base["talos_templates"]
+            for t in _split_templates(base)
         }
-    if base["enabled"]["capi"]:
+    elif base["enabled"]["capi"]:
         # Cluster API's template, built only for capi: the same image without cloud-init drive.
         out["talos_capi_template"] = f"{base['talos_template']}{CAPI_SUFFIX}"
         out["talos_capi_template_vmid"] = base["talos_capi_template_vmid"]
+    if base["enabled"]["capi"]:
         # CAPMOX has no CPU type field: every Cluster API machine keeps its template's.
         out["talos_capi_cpu_type"] = capi.template_cpu_type(base)
     if vlan is not None:
@@ -97,6 +99,23 @@ def source_name(template: Mapping[str, Any]) -> str:
     return f"talos-{template['vmid']}"
 
 
+def _split_templates(base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every template Packer builds when there are several: each pair's, and with capi its
+    Cluster API twin right after it (`capi`: no cloud-init drive, the twins' CPU type)."""
+    twins = {t["template_vmid"]: t for t in capi.twins(base)} if base["enabled"]["capi"] else {}
+    out: list[dict[str, Any]] = []
+    for t in base["talos_templates"]:
+        nodes = list(t["nodes"])
+        pair = {"schematic_id": t["schematic"]["id"], "secureboot": t["secureboot"]}
+        out.append({"vmid": t["vmid"], "name": t["name"], "nodes": nodes, "capi": False, **pair})
+        twin = twins.get(t["vmid"])
+        if twin is not None:
+            out.append(
+                {"vmid": twin["vmid"], "name": twin["name"], "nodes": nodes, "capi": True, **pair}
+            )
+    return out
+
+
 def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One proxmox-iso source per template: the clones' one, and with capi Cluster API's
     twin without a cloud-init drive (a build-level source block cannot override arguments
@@ -105,11 +124,16 @@ def builds(base: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [
             {
                 "source": source_name(t),
-                "comment": f"Template {t['name']}, for {', '.join(t['nodes'])}.",
-                "cpu_type_variable": "cpu_type",
-                "cloud_init": True,
+                "comment": (
+                    f"Cluster API template {t['name']}, for {', '.join(t['nodes'])}: the same "
+                    "image without a cloud-init drive."
+                    if t["capi"]
+                    else f"Template {t['name']}, for {', '.join(t['nodes'])}."
+                ),
+                "cpu_type_variable": "talos_capi_cpu_type" if t["capi"] else "cpu_type",
+                "cloud_init": not t["capi"],
             }
-            for t in base["talos_templates"]
+            for t in _split_templates(base)
         ]
     out = [
         {
