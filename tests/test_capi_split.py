@@ -214,7 +214,11 @@ def test_packer_builds_a_twin_of_every_template(packer_split: Path, tmp_path: Pa
     entries = {v["vm_id"]: v for v in variables["talos_templates"].values()}
     for t in context["talos_templates"]:
         twin = next(x for x in twins.values() if x["template_vmid"] == t["vmid"])
-        pair = {"schematic_id": t["schematic"]["id"], "secureboot": t["secureboot"]}
+        pair = {
+            "schematic_id": t["schematic"]["id"],
+            "secureboot": t["secureboot"],
+            "image_url": t["schematic"]["image_url"],
+        }
         assert entries[t["vmid"]] == {"vm_id": t["vmid"], "name": t["name"], **pair}
         assert entries[twin["vmid"]] == {"vm_id": twin["vmid"], "name": twin["name"], **pair}
     assert len(entries) == 6
@@ -232,8 +236,8 @@ def test_packer_builds_a_twin_of_every_template(packer_split: Path, tmp_path: Pa
     where = packer_dir(tree.files, tmp_path / "packer")
     done = packer(where, "validate")
     assert done.returncode == 0, done.stdout + done.stderr
-    # Packer itself computes each twin's image URL: its pair's.
-    urls = console(where, "local.image_urls")
+    # Each twin writes its pair's image, the URL the model built (Packer never rebuilds it).
+    urls = console(where, "{ for source, t in var.talos_templates : source => t.image_url }")
     for t in context["talos_templates"]:
         twin = next(x for x in twins.values() if x["template_vmid"] == t["vmid"])
         assert urls[f"talos-{twin['vmid']}"] == urls[f"talos-{t['vmid']}"]

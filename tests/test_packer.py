@@ -67,28 +67,13 @@ def schematic_document(files: dict[str, bytes]) -> str:
 
 
 def image_url(files: dict[str, bytes]) -> str:
-    """The image URL that talos.pkr.hcl's locals compute from the pkrvars values."""
-    values = pkrvars(files)
-    parsed = hcl2.loads(text(files, "talos.pkr.hcl"))
-    local_exprs = {k: v[1:-1] for k, v in parsed["locals"][0].items() if not k.startswith("__")}
-    local_values: dict[str, str] = {}
-
-    def expand(template: str) -> str:
-        def one(match: re.Match[str]) -> str:
-            expr = match.group(1)
-            if cond := re.fullmatch(r'var\.(\w+) \? "([^"]*)" : "([^"]*)"', expr):
-                return cond.group(2) if values[cond.group(1)] else cond.group(3)
-            if ref := re.fullmatch(r"var\.(\w+)", expr):
-                return str(values[ref.group(1)])
-            if ref := re.fullmatch(r"local\.(\w+)", expr):
-                return local_values[ref.group(1)]
-            raise AssertionError(f"unexpected expression {expr}")
-
-        return re.sub(r"\$\{((?:[^{}\"]|\"[^\"]*\")*)\}", one, template)
-
-    for name in ("image_name", "image_url"):
-        local_values[name] = expand(local_exprs[name])
-    return local_values["image_url"]
+    """The image URL the build writes: the pkrvars value the shell provisioner's IMAGE_URL
+    names (the model builds it once; the template never rebuilds it)."""
+    env_vars = dict(hcl_string(v).split("=", 1) for v in provisioner(files)["environment_vars"])
+    variable = re.fullmatch(r"\$\{var\.(\w+)\}", env_vars["IMAGE_URL"])
+    assert variable, env_vars["IMAGE_URL"]
+    url: str = pkrvars(files)[variable.group(1)]
+    return url
 
 
 def hcl_string(value: str) -> str:
@@ -167,7 +152,7 @@ def test_template_writes_the_factory_image_of_the_model(example: str, rendered: 
     files = rendered(example)
     assert image_url(files) == context(example)["schematic"]["image_url"]
     shell = provisioner(files)
-    assert '"IMAGE_URL=${local.image_url}"' in shell["environment_vars"]
+    assert '"IMAGE_URL=${var.talos_image_url}"' in shell["environment_vars"]
     assert '"TARGET_DISK=/dev/sda"' in shell["environment_vars"]
 
 
@@ -326,14 +311,14 @@ def test_real_packer_validates_the_template(
     assert "The configuration is valid." in done.stdout
 
 
-def test_real_packer_computes_the_image_url_and_static_network(
+def test_real_packer_gets_the_models_image_url_and_computes_static_network(
     example_copy: Callable[[str], Path], tmp_path: Path
 ) -> None:
     config = example_copy("homelab")
     set_cluster(config, talos_factory_url="https://factory.lab.example:8443")
     tree = render_tree(config)
     where = packer_dir(tree.files, tmp_path / "packer")
-    assert console(where, "local.image_url") == tree.context["schematic"]["image_url"]
+    assert console(where, "var.talos_image_url") == tree.context["schematic"]["image_url"]
     assert tree.context["schematic"]["image_url"].startswith(
         "https://factory.lab.example:8443/image/"
     )
@@ -391,7 +376,6 @@ def test_every_wait_is_an_input(example: str, rendered: Rendered) -> None:
         ("download_retries", "packer_download_retries"),
         ("cpu_type", "packer_cpu_type"),
         ("bootstrap_iso", "packer_bootstrap_iso"),
-        ("talos_factory_url", "talos_factory_url"),
     ):
         assert values[variable] == model[key], variable
 
@@ -537,7 +521,7 @@ def run_provisioner(files: dict[str, bytes], tmp_path: Path, image: bytes | None
     lines = [hcl_string(line) for line in shell["inline"]]
     assert lines[0] == "set -euo pipefail"
     env_vars = dict(hcl_string(v).split("=", 1) for v in shell["environment_vars"])
-    assert env_vars["IMAGE_URL"] == "${local.image_url}"
+    assert env_vars["IMAGE_URL"] == "${var.talos_image_url}"
     assert env_vars["DOWNLOAD_RETRIES"] == "${var.download_retries}"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -655,7 +639,6 @@ def test_one_factory_url_drives_image_installer_and_schematic_upload(
     set_cluster(config, talos_factory_url="https://factory.airgap.example")
     tree = render_tree(config)
     assert tree.context["talos_factory_url"] == "https://factory.airgap.example"
-    assert pkrvars(tree.files)["talos_factory_url"] == "https://factory.airgap.example"
     assert image_url(tree.files).startswith("https://factory.airgap.example/image/")
     installer = tree.context["schematic"]["installer_image"]
     assert installer.startswith("factory.airgap.example/nocloud-installer/")

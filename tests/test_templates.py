@@ -109,6 +109,7 @@ def test_each_node_clones_the_template_of_its_schematic(two_schematics: Path) ->
             "name": t["name"],
             "schematic_id": t["schematic"]["id"],
             "secureboot": False,
+            "image_url": t["schematic"]["image_url"],
         }
         for t in templates
     }
@@ -147,12 +148,12 @@ def test_real_packer_builds_every_template_with_its_own_image(
     assert all(f'source "proxmox-iso" "{s}"' in template for s in sources)
     built = hcl2.loads(template)["build"][0]["sources"]
     assert built == [f'"source.proxmox-iso.{s}"' for s in sources]
-    # Packer itself computes each source's image URL: the model's, per template.
-    urls = console(where, "local.image_urls")
+    # Each source writes its own template's image: the URL the model built, per template.
+    urls = console(where, "{ for source, t in var.talos_templates : source => t.image_url }")
     assert urls == {
         f"talos-{t['vmid']}": t["schematic"]["image_url"] for t in tree.context["talos_templates"]
     }
-    assert '"IMAGE_URL=${local.image_urls[source.name]}"' in template
+    assert '"IMAGE_URL=${var.talos_templates[source.name].image_url}"' in template
 
 
 def test_template_vm_ids_do_not_move_when_pairs_or_nodes_come_and_go(

@@ -25,6 +25,7 @@ TOKEN_ID_VARIABLE = "proxmox_token_id"
 TOKEN_SECRET_VARIABLE = "proxmox_token_secret"
 # Variables of the one template, replaced by the talos_templates map when there are several.
 SINGLE_TEMPLATE_VARIABLES = (
+    "talos_image_url",
     "talos_schematic_id",
     "talos_secureboot",
     "talos_template",
@@ -53,8 +54,9 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
         "iso_boot_wait": base["packer_iso_boot_wait"],
         "ssh_timeout": base["packer_ssh_timeout"],
         "download_retries": base["packer_download_retries"],
-        "talos_factory_url": base["talos_factory_url"],
         "talos_version": base["talos_version"],
+        # Built once in the model (schematic.py); the template never rebuilds it.
+        "talos_image_url": base["schematic"]["image_url"],
         "talos_schematic_id": base["schematic"]["id"],
         "talos_platform": base["talos_platform"],
         "talos_arch": base["talos_arch"],
@@ -78,6 +80,7 @@ def variables(base: Mapping[str, Any]) -> dict[str, Any]:
                 "name": t["name"],
                 "schematic_id": t["schematic_id"],
                 "secureboot": t["secureboot"],
+                "image_url": t["image_url"],
             }
             for t in _split_templates(base)
         }
@@ -106,7 +109,11 @@ def _split_templates(base: Mapping[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for t in base["talos_templates"]:
         nodes = list(t["nodes"])
-        pair = {"schematic_id": t["schematic"]["id"], "secureboot": t["secureboot"]}
+        pair = {
+            "schematic_id": t["schematic"]["id"],
+            "secureboot": t["secureboot"],
+            "image_url": t["schematic"]["image_url"],
+        }
         out.append({"vmid": t["vmid"], "name": t["name"], "nodes": nodes, "capi": False, **pair})
         twin = twins.get(t["vmid"])
         if twin is not None:
