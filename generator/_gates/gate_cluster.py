@@ -4,7 +4,7 @@
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
-SCHEMA_SHA256 = "ab274f032d945764853fc168337fc522cef6dbb6b32b2f624b4402e727006e7a"
+SCHEMA_SHA256 = "9e3210be4fc6440245ec0cff7d41bfc9b9a1a3f4c6a3e4e3ca2dd7e9ed85a033"
 
 
 class JsonSchemaValueException(ValueError):

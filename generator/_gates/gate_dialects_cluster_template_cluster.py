@@ -4,7 +4,7 @@
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
-SCHEMA_SHA256 = "21dc0f811c236744fe128f20de988e869d43d4a14442eb2f96fc8767a8fb2815"
+SCHEMA_SHA256 = "03886e26dac7efd03ab962de20031e30b30cb956f80d1cdef7db6d7b89c6b6c7"
 
 
 class JsonSchemaValueException(ValueError):

@@ -4,7 +4,7 @@
 # ruff: noqa
 # mypy: ignore-errors
 # fmt: off
-SCHEMA_SHA256 = "3c6257fb7e9529abf8a1b359b9c76c69ea0cdf13ebd28ab8d63e7e0b4027e019"
+SCHEMA_SHA256 = "691c4cd37cedbb00f85ef768c8f774e47813b6c82d5c72210824178bf8947f54"
 
 
 class JsonSchemaValueException(ValueError):
