@@ -66,7 +66,7 @@ def base_facts(
         try:
             read = inputs.read(Path(tmp), dialect)
         except InputError as exc:
-            emit_diagnostics(exc.diagnostics, "text")
+            emit_diagnostics(exc.diagnostics)
             raise UsageError(
                 f"the inputs committed at {rev} are invalid (above, as of {rev})"
             ) from None
@@ -77,7 +77,7 @@ def base_facts(
 def run(options: Options) -> int:
     read = inputs.read(options.config_dir, options.dialect)
     fmt = options.fmt
-    emit_diagnostics(read.warnings, "text")
+    emit_diagnostics(read.warnings)
     after = vmplan.facts(model.build(read.cluster.data, read.nodes.data))
     # The committed inputs are read in the dialect the current ones were read in.
     before, note = base_facts(options.config_dir, options.base, read.dialect)
