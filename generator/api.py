@@ -1,4 +1,5 @@
-"""The Python API's one call: run a command with the Options the CLI would build."""
+"""The Python API's one call: run a command with the Options the CLI would build
+(`from generator import Options, run`; generator/__init__.py lists what it exports)."""
 
 from __future__ import annotations
 

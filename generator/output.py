@@ -119,6 +119,17 @@ def emit_diagnostics(diagnostics: Iterable[Diagnostic], fmt: str | None = None) 
         write(text + "\n", stream)
 
 
+def note(message: str, file: str = "") -> None:
+    """A remark, neither warning nor error. In text one line on stderr, as always; in json
+    and github a record of severity "note" among the run's diagnostics, so that stream
+    holds nothing but them."""
+    if _ROUTE and _ROUTE[-1].fmt != "text":
+        where = (file, 1, 1) if file else ("", 0, 0)
+        emit_diagnostics([Diagnostic(*where, "(note)", message, severity="note")])
+    else:
+        write_err(f"clustergen: note: {file + ': ' if file else ''}{message}")
+
+
 def info(fmt: str, message: str) -> None:
     """A one-line result; silent in json format, where only structured output is printed."""
     if fmt != "json":

@@ -35,7 +35,9 @@ def _version_of(package_parent: Path, *flags: str) -> subprocess.CompletedProces
 
 def _checkout(tmp_path: Path, pyproject: str | None) -> Path:
     root = tmp_path / "checkout"
-    shutil.copytree(ROOT / "generator", root / "generator", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "generator", root / "generator", ignore=shutil.ignore_patterns("__pycache__")
+    )
     if pyproject is not None:
         (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     return root
