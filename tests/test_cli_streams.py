@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from host_repos import git
 
 from conftest import EXAMPLES_DIR
 from generator import cli, output
@@ -28,32 +28,14 @@ SECOND_CONTROLLER = (
 CLASHING = 'provider "proxmox" {}\n'
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.email=ci@example.invalid",
-            "-c",
-            "user.name=CI",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """minimal, committed (plan compares with HEAD)."""
     config = tmp_path / "repo"
     shutil.copytree(EXAMPLES_DIR / "minimal", config)
-    _git(config, "init", "-q", "-b", "main")
-    _git(config, "add", ".")
-    _git(config, "commit", "-qm", "inputs")
+    git(config, "init", "-q", "-b", "main")
+    git(config, "add", ".")
+    git(config, "commit", "-qm", "inputs")
     return config
 
 
