@@ -136,13 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One decision per run of where its diagnostics go (README "Exit codes and diagnostics").
     output.begin(command, fmt)
     code = _main(argv, fmt)
-    if code == EXIT_INTERRUPTED:
-        return code
     try:
-        output.finish()
+        output.finish(emit=code != EXIT_INTERRUPTED)  # interrupted: no half a report
     except BrokenPipeError:
         _discard_stdout()
         code = code or EXIT_BROKEN_PIPE
+    except OSError:  # the stream itself failed (EIO, disk full): nothing left to say it on
+        code = code or UsageError.exit_code
     return code
 
 

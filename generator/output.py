@@ -90,12 +90,12 @@ def begin(command: str, fmt: str) -> None:
     _ROUTE[:] = [_Route(fmt, diagnostics_stream(command, fmt))]
 
 
-def finish() -> None:
+def finish(*, emit: bool = True) -> None:
     """End the run: in json format write its one array (also when it is empty)."""
     if not _ROUTE:
         return
     route = _ROUTE.pop()
-    if route.fmt == "json":
+    if emit and route.fmt == "json":
         write(format_diagnostics(route.pending, "json") + "\n", route.stream)
 
 
