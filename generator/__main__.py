@@ -1,6 +1,6 @@
 from generator import _interrupt
 
-_interrupt.install()  # before the CLI's imports, which Ctrl-C must not turn into a traceback
+_interrupt.install()  # done by __init__ already (argv[0] was -m); kept for a direct run
 
 from generator.cli import entry  # noqa: E402
 

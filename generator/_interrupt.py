@@ -1,8 +1,8 @@
 """Ctrl-C before main() runs (while Python imports clustergen): one line, exit 130.
 
-Installed by `python -m generator` (__main__) and by the console script (the package's
-__init__, which the script's `from generator.cli import entry` runs first), as early as
-possible; main() then hands SIGINT back to Python, whose KeyboardInterrupt it handles.
+Installed by the package's __init__, which both `python -m generator` and the console
+script (`from generator.cli import entry`) run first, as early as possible (__main__ again,
+a no-op then); main() then hands SIGINT back to Python, whose KeyboardInterrupt it handles.
 The C module _signal, not signal: importing signal imports enum, long enough to be hit.
 """
 

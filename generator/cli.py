@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib
 import os
 import signal
 import sys
@@ -16,13 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from generator import __version__
+from generator import options as declaration
 from generator.errors import ClustergenError, ConflictError, InputError, UsageError
-from generator.options import Options
-from generator.report import FORMATS
+from generator.options import COMMANDS, FORMATS, Option, Options
 
-# generator.dialects.CHOICES, without importing the dialects package for --help.
-DIALECT_CHOICES = ("auto", "clustergen", "cluster-template", "talos-cluster")
+__all__ = ["COMMANDS", "entry", "main"]
 
 REPORT_URL = "https://github.com/clustergen/clustergen/issues"
 # Exit codes beyond the errors module's: a closed pipe (128 + SIGPIPE), Ctrl-C (128 + SIGINT).
@@ -39,114 +36,93 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+class _Version(argparse.Action):
+    """--version, which reads the version only when asked (importlib.metadata is slow to
+    import, and every run builds the parser)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> NoReturn:
+        from generator._version import version
+
+        sys.stdout.write(f"clustergen {version()}\n")  # stdout, as argparse's own action
+        parser.exit()
+
+
 # Allocations between young collections in the CLI process (the default is 700).
 GC_THRESHOLD = 200_000
 
-COMMANDS = {
-    "validate": "check cluster.yaml and nodes.yaml; exit 0 when valid, 1 when not",
-    "render": "render every artifact and write the files that changed",
-    "check": "exit 1 with a unified diff when the generated files drifted from the inputs",
-    "init": "create cluster.yaml and nodes.yaml (and the sops setup) without overwriting",
-    "schematic": "print the Talos schematic ID and the image and installer URLs",
-    "plan": "list the VMs the change adds, removes, resizes or moves (vs a git revision)",
-}
+
+def _add(parser: argparse.ArgumentParser, option: Option, command: str | None) -> None:
+    """One declared option on one parser. No default here: an option not given is absent
+    from the namespace, and Options' own default applies (SUPPRESS)."""
+    kwargs: dict[str, object] = {
+        "dest": option.field,
+        "default": argparse.SUPPRESS,
+        "help": option.help(command),
+    }
+    if option.is_switch:
+        kwargs["action"] = "store_true"
+    else:
+        if Path in (option.type, *getattr(option.type, "__args__", ())):
+            kwargs["type"] = Path
+        choices = option.choices(command or "")
+        if choices:
+            kwargs["choices"] = choices
+        if option.flag.metavar:
+            kwargs["metavar"] = option.flag.metavar
+    parser.add_argument(*option.flag.flags, **kwargs)  # type: ignore[arg-type]
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    # plan has its own --format choices (markdown), so it gets -C without --format.
-    dir_only = _Parser(add_help=False)
-    for holder in (common, dir_only):
-        holder.add_argument(
-            "-C",
-            dest="config_dir",
-            type=Path,
-            default=argparse.SUPPRESS,
-            metavar="DIR",
-            help="directory holding cluster.yaml and nodes.yaml (default: .)",
-        )
-    common.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS)
-    for holder in (common, dir_only):
-        holder.add_argument(
-            "--dialect",
-            choices=DIALECT_CHOICES,
-            default=argparse.SUPPRESS,
-            help="keys of the input files (default auto: detected from the repo)",
-        )
-
+    """The whole command line, built from generator/options.py."""
     parser = _Parser(
         prog="clustergen",
         description="Talos-on-Proxmox VM provisioning artifacts from cluster.yaml + nodes.yaml.",
     )
-    parser.add_argument("--version", action="version", version=f"clustergen {__version__}")
-    parser.add_argument("-C", dest="config_dir", type=Path, default=Path("."), metavar="DIR")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="diagnostics format")
-    parser.add_argument("--dialect", choices=DIALECT_CHOICES, default="auto", help="input keys")
+    parser.add_argument("--version", action=_Version)
+    for option in declaration.declared():
+        if option.flag.before_command:
+            _add(parser, option, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, text in COMMANDS.items():
-        parent = dir_only if name == "plan" else common
-        cmd = sub.add_parser(name, parents=[parent], help=text, description=text)
-        if name == "plan":
-            from generator.commands.plan import FORMATS as PLAN_FORMATS
-
-            cmd.add_argument("--format", choices=PLAN_FORMATS, default=argparse.SUPPRESS)
-            cmd.add_argument(
-                "--base", default="HEAD", metavar="REV", help="git revision to compare with"
-            )
-            cmd.add_argument("--exit-code", action="store_true", help="exit 1 when a VM changes")
-        if name in ("render", "check"):
-            cmd.add_argument(
-                "-o", dest="output_dir", type=Path, metavar="OUT", help="output root (default: DIR)"
-            )
-        if name == "render":
-            cmd.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
-            cmd.add_argument(
-                "--force", action="store_true", help="overwrite generated files edited by hand"
-            )
-            cmd.add_argument(
-                "--exit-code",
-                action="store_true",
-                help="exit 1 when a file was created, updated or removed (for pre-commit)",
-            )
-        if name == "init":
-            cmd.add_argument("--example", default="minimal", help="example to start from")
-            cmd.add_argument(
-                "--move-secrets",
-                action="store_true",
-                help="move proxmox_api_token_* from cluster.yaml into secrets.sops.yaml",
-            )
+    for command in COMMANDS.values():
+        cmd = sub.add_parser(command.name, help=command.help, description=command.help)
+        for option in declaration.for_command(command.name):
+            _add(cmd, option, command.name)
     return parser
 
 
-def requested_format(argv: Sequence[str]) -> str:
-    """The --format the arguments ask for, read before parsing so that a usage error is
-    reported in it too (the last one wins, as in argparse)."""
-    fmt = "text"
-    for i, arg in enumerate(argv):
-        value = None
-        if arg == "--format" and i + 1 < len(argv):
-            value = argv[i + 1]
+def requested(argv: Sequence[str]) -> tuple[str, str]:
+    """(the command, the diagnostics --format) the arguments ask for, read before parsing
+    so that a usage error is reported in that format and stream too (the last --format
+    wins, as in argparse; no command: "")."""
+    takes_value = {f for o in declaration.declared() if not o.is_switch for f in o.flag.flags}
+    command, fmt, pending = "", "text", ""
+    for arg in argv:
+        if pending:  # the value of the flag before it
+            fmt = arg if pending == "--format" and arg in FORMATS else fmt
+            pending = ""
+        elif arg in takes_value:
+            pending = arg
         elif arg.startswith("--format="):
             value = arg.split("=", 1)[1]
-        if value in FORMATS:
-            fmt = value
-    return fmt
+            fmt = value if value in FORMATS else fmt
+        elif not command and arg in COMMANDS:
+            command = arg
+    return command, fmt
+
+
+def requested_format(argv: Sequence[str]) -> str:
+    return requested(argv)[1]
 
 
 def _options(argv: Sequence[str]) -> tuple[str, Options]:
-    args = _parser().parse_args(argv)
-    return args.command, Options(
-        config_dir=args.config_dir,
-        output_dir=getattr(args, "output_dir", None),
-        fmt=args.format,
-        dry_run=getattr(args, "dry_run", False),
-        force=getattr(args, "force", False),
-        exit_code=getattr(args, "exit_code", False),
-        example=getattr(args, "example", "minimal"),
-        dialect=args.dialect,
-        move_secrets=getattr(args, "move_secrets", False),
-        base=getattr(args, "base", "HEAD"),
-    )
+    args = vars(_parser().parse_args(argv))
+    command = args.pop("command")
+    return command, Options(**args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,8 +130,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     1 bad input or a conflict, 2 usage or environment, 3 a clustergen bug, 130 Ctrl-C,
     141 a closed stdout. Never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    fmt = requested_format(argv)
+    command, fmt = requested(argv)
+    from generator import output
+
+    # One decision per run of where its diagnostics go (README "Exit codes and diagnostics").
+    output.begin(command, fmt)
+    code = _main(argv, fmt)
+    try:
+        output.finish(emit=code != EXIT_INTERRUPTED)  # interrupted: no half a report
+    except BrokenPipeError:
+        _discard_stdout()
+        code = code or EXIT_BROKEN_PIPE
+    except OSError:  # the stream itself failed (EIO, disk full): nothing left to say it on
+        code = code or UsageError.exit_code
+    return code
+
+
+def _main(argv: list[str], fmt: str) -> int:
     from generator import report
+    from generator.api import dispatch
     from generator.output import emit_diagnostics, error, write_err
 
     name: str = ""
@@ -166,10 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         name, options = _options(argv)
         fmt = options.fmt
-        command = importlib.import_module(f"generator.commands.{name}")
-        return int(command.run(options))
+        return dispatch(name, options)
     except InputError as exc:
-        emit_diagnostics(exc.diagnostics, fmt)
+        emit_diagnostics(exc.diagnostics)
         errors = sum(1 for d in exc.diagnostics if d.is_error)
         if fmt == "text":
             write_err(f"clustergen: {errors} error(s){_nothing_written(name, options)}")
@@ -201,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             error(message)
         else:
             files = paths or ((shown,) if shown else ())
-            emit_diagnostics(report.error_records(message, kind, files), fmt)
+            emit_diagnostics(report.error_records(message, kind, files))
     except BrokenPipeError:
         _discard_stdout()
     return code

@@ -25,7 +25,7 @@ def _github_escape(value: str, *, prop: bool = False) -> str:
 
 
 def _github(d: Diagnostic) -> str:
-    level = "error" if d.is_error else "warning"
+    level = "error" if d.is_error else "notice" if d.severity == "note" else "warning"
     message = f"{d.path}: {d.message}" + (f" ({d.hint})" if d.hint else "")
     where = f"file={_github_escape(d.file, prop=True)},line={d.line},col={d.col}," if d.file else ""
     return (

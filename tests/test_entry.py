@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from generator import cli
 
 
@@ -21,7 +23,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_version_and_usage_errors_keep_their_exit_codes() -> None:
     version = _run("--version")
-    assert (version.returncode, version.stdout.strip()) == (0, f"clustergen {cli.__version__}")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert (version.returncode, version.stdout) == (
+        0,
+        f"clustergen {pyproject['project']['version']}\n",
+    )
     usage = _run("no-such-command")
     assert usage.returncode == 2
     assert "invalid choice" in usage.stderr

@@ -109,3 +109,26 @@ def test_installed_wheel_uses_its_schema_gates(wheel: Path, tmp_path: Path) -> N
     )
     where, current = probe.stdout.split()
     assert where.startswith(str(site)) and current == "True"
+
+
+def test_installed_wheel_reports_its_metadata_version(wheel: Path, tmp_path: Path) -> None:
+    """No pyproject.toml in a wheel: --version reads the installed distribution's metadata
+    (changed here, to see that it is that file which answers)."""
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    (metadata,) = site.glob("clustergen-*.dist-info/METADATA")
+    text = metadata.read_text(encoding="utf-8")
+    lines = [
+        "Version: 9.8.7" if line.startswith("Version: ") else line for line in text.splitlines()
+    ]
+    metadata.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "generator", "--version"],  # -S: not the venv's install
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "clustergen 9.8.7\n")

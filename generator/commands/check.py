@@ -6,7 +6,7 @@ from generator import collisions, pipeline, sync
 from generator.errors import Diagnostic
 from generator.load import display_name
 from generator.options import Options
-from generator.output import emit_diagnostics, info, write_err, write_out
+from generator.output import emit_diagnostics, info, note, write_err, write_out
 
 
 def run(options: Options) -> int:
@@ -15,17 +15,13 @@ def run(options: Options) -> int:
     result = pipeline.render_tree(options.config_dir, root, check=True, dialect=options.dialect)
     collisions.check(root, result.files, result.output_dirs)
     plan = sync.plan(root, result.files, result.output_dirs)
-    emit_diagnostics(
-        [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
-    )
+    emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
     for path in result.unverified:
-        write_err(
-            f"clustergen: note: {path}: no key to decrypt it; compared its keys and structure only"
-        )
+        note("no key to decrypt it; compared its keys and structure only", path)
     if plan.changes:
         write_out(sync.unified_diff(plan))
         if options.fmt == "github":
-            emit_diagnostics(_drift(root, plan), options.fmt, stdout_is_free=False)
+            emit_diagnostics(_drift(root, plan))
         if options.fmt != "json":  # stderr then holds only the diagnostics document
             if plan.refused:
                 write_err(sync.refused_message(plan))

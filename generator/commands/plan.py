@@ -14,7 +14,7 @@ from generator.dialects import talenv
 from generator.errors import InputError, UsageError
 from generator.load import display_name
 from generator.options import Options
-from generator.output import emit_diagnostics
+from generator.output import emit_diagnostics, note
 
 FORMATS = ("text", "markdown", "json", "github")
 # Repo files a host dialect reads besides the two inputs (cluster-template's versions live in
@@ -66,7 +66,7 @@ def base_facts(
         try:
             read = inputs.read(Path(tmp), dialect)
         except InputError as exc:
-            emit_diagnostics(exc.diagnostics, "text")
+            emit_diagnostics(exc.diagnostics)
             raise UsageError(
                 f"the inputs committed at {rev} are invalid (above, as of {rev})"
             ) from None
@@ -77,12 +77,12 @@ def base_facts(
 def run(options: Options) -> int:
     read = inputs.read(options.config_dir, options.dialect)
     fmt = options.fmt
-    emit_diagnostics(read.warnings, "text")
+    emit_diagnostics(read.warnings)
     after = vmplan.facts(model.build(read.cluster.data, read.nodes.data))
     # The committed inputs are read in the dialect the current ones were read in.
-    before, note = base_facts(options.config_dir, options.base, read.dialect)
-    if note:
-        print(f"clustergen: note: {note}", file=sys.stderr)
+    before, remark = base_facts(options.config_dir, options.base, read.dialect)
+    if remark:
+        note(remark)
     changes = vmplan.compare(before, after)
     base = f"{options.base} ({display_name(options.config_dir)})"
     if fmt == "json":

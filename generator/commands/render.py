@@ -3,7 +3,7 @@ from __future__ import annotations
 from generator import collisions, pipeline, sync
 from generator.errors import ConflictError
 from generator.options import Options
-from generator.output import emit_diagnostics, error, info, write_out
+from generator.output import emit_diagnostics, info, write_out
 
 VERBS = {"create": "created", "update": "updated", "remove": "removed"}
 
@@ -20,25 +20,23 @@ def run(options: Options) -> int:
     collisions.check(root, result.files, managed)
     if options.dry_run:
         plan = sync.plan(root, result.files, managed)
-        emit_diagnostics(
-            [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
-        )
+        emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
         write_out(sync.unified_diff(plan))
         info(options.fmt, _summary(plan, dry_run=True))
         # Exactly what a real render would refuse (sync.apply): say so and fail like it would.
+        # Raised, not printed: the conflict is then reported in --format like any other.
         if plan.refused:
-            error(f"a render would refuse: {sync.refused_message(plan)}")
-            return ConflictError.exit_code
+            refused = [path for path, _ in plan.refused]
+            raise ConflictError(f"a render would refuse: {sync.refused_message(plan)}", refused)
         if plan.conflicts and not options.force:
-            error(f"a render would refuse: {sync.conflict_message(plan)}")
-            return ConflictError.exit_code
+            raise ConflictError(
+                f"a render would refuse: {sync.conflict_message(plan)}", list(plan.conflicts)
+            )
         return 1 if options.exit_code and plan.changes else 0
     root.mkdir(parents=True, exist_ok=True)
     with sync.locked(root):
         plan = sync.plan(root, result.files, managed)
-        emit_diagnostics(
-            [*result.warnings, *sync.kept_warnings(plan)], options.fmt, stdout_is_free=False
-        )
+        emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
         sync.apply(root, plan, force=options.force)
     for change in plan.changes:
         info(options.fmt, f"{VERBS[change.action]} {change.path}")

@@ -17,8 +17,10 @@ def run(options: Options) -> int:
     read = inputs.read(options.config_dir, options.dialect)
     context = model.build(read.cluster.data, read.nodes.data)
     image = context["schematic"]
+    # On stderr (json, github: schematic's stdout carries its result; README rule).
+    emit_diagnostics(read.warnings)
     if options.fmt == "json":
-        # One JSON document on stdout: warnings travel inside it, not as a second document.
+        # One JSON document on stdout; it carries the warnings too, as it always did.
         result: dict[str, object] = {key: image[key] for key in KEYS}
         result["yaml"] = image["yaml"]
         if context["template_split"]:
@@ -26,7 +28,6 @@ def run(options: Options) -> int:
         result["diagnostics"] = as_dicts(read.warnings)
         print(json.dumps(result, indent=2))
         return 0
-    emit_diagnostics(read.warnings, options.fmt)
     print(f"schematic id: {image['id']}")
     print(f"disk image:   {image['image_url']}")
     print(f"iso:          {image['iso_url']}")

@@ -9,7 +9,7 @@ from generator.output import emit_diagnostics, info
 
 def run(options: Options) -> int:
     read = inputs.read(options.config_dir, options.dialect)
-    emit_diagnostics(read.warnings, options.fmt)
+    emit_diagnostics(read.warnings)
     nodes = read.nodes.data["nodes"]
     controllers = sum(1 for n in nodes if n.get("controller") is True)
     info(
