@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxmox_double.tools import ansible_env, tool
 from ruamel.yaml import YAML
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+from helpers.ansible import ansible_env
+from helpers.paths import EXAMPLES_DIR
+from helpers.tools import tool
+
 ANSIBLE_DIR = "infrastructure/ansible"
 BROKEN = "broken-control"
 
@@ -59,7 +61,13 @@ def test_syntax_check(trees: dict[str, Path], tmp_path: Path) -> None:
         playbooks = sorted(str(p.relative_to(tree)) for p in (tree / "playbooks").glob("*.yaml"))
         assert len(playbooks) == 3
         done = subprocess.run(
-            [tool("ansible-playbook"), "-i", "inventory.yaml", "--syntax-check", *playbooks],
+            [
+                tool("ansible-playbook", prefer_venv=True),
+                "-i",
+                "inventory.yaml",
+                "--syntax-check",
+                *playbooks,
+            ],
             cwd=tree,
             env=ansible_env(tmp_path / "home"),
             capture_output=True,
@@ -92,7 +100,7 @@ def test_ansible_lint_reports_nothing_but_the_control(
     control.write_bytes(text.replace(b"      ansible.builtin.assert:\n", b"      assert:\n", 1))
     done = subprocess.run(
         [
-            tool("ansible-lint"),
+            tool("ansible-lint", prefer_venv=True),
             "--offline",
             "--strict",  # warnings fail too
             "--nocolor",

@@ -18,7 +18,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -31,12 +30,14 @@ from ruamel.yaml import YAML
 from generator import derive, inputs, model, render, settings
 from generator.models import capi as capi_model
 from generator.pipeline import render_tree
+from helpers.data import plain
+from helpers.paths import TASKFILE
+from helpers.tools import tool
 
 CAPI_DIR = "infrastructure/capi"
 CLUSTER_YAML = f"{CAPI_DIR}/cluster.yaml"
 KUSTOMIZATION = f"{CAPI_DIR}/kustomization.yaml"
 CREDENTIALS = f"{CAPI_DIR}/proxmox-credentials.sops.yaml"
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 SEMVER_V = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-0-9a-zA-Z_.+]*)?$")
 CAPMOX_V1ALPHA1 = ("ProxmoxCluster", "ProxmoxMachineTemplate")
@@ -57,14 +58,6 @@ def _parse(data: bytes) -> Docs:
 def load_docs(data: bytes) -> Docs:
     """The YAML documents of data; parsed once per content, a fresh copy per caller."""
     return copy.deepcopy(_parse(data))
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def read_inputs(config_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -906,14 +899,6 @@ def test_long_cluster_name_keeps_names_valid(example_copy: Callable[[str], Path]
 # --- tasks -----------------------------------------------------------------------------------
 
 
-def _tool(name: str) -> str:
-    """A downstream tool on PATH or next to this Python (the venv); skip when absent."""
-    found = shutil.which(name) or str(Path(sys.executable).parent / name)
-    if not Path(found).exists():
-        pytest.skip(f"{name} is not installed")
-    return found
-
-
 def _capi_tasks(files: dict[str, bytes]) -> dict[str, Any]:
     yaml = YAML(typ="safe", pure=True)
     taskfile = yaml.load(files[TASKFILE].decode())
@@ -986,7 +971,7 @@ def test_capi_tasks(
 def test_task_list_accepts_the_taskfile(
     example_copy: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    task = _tool("task")
+    task = tool("task")
     cluster, nodes = read_inputs(example_copy("multi-host"))
     _, files = render_context(capi_only(cluster), nodes)
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
@@ -1040,7 +1025,7 @@ def test_apply_passes_the_sops_token_to_the_secret(
     from generator import secrets
     from generator.commands.init import sops_config
 
-    task, sops = _tool("task"), _tool("sops")
+    task, sops = tool("task"), tool("sops")
     identity = x25519.Identity.generate()
     key_file = tmp_path / "age.key"
     key_file.write_text(f"{identity}\n", encoding="utf-8")
@@ -1124,7 +1109,7 @@ def test_init_installs_every_provider_pinned(
     example_copy: Callable[[str], Path], tmp_path: Path
 ) -> None:
     """Real go-task runs capi:init; a stub clusterctl records the arguments it gets."""
-    task = _tool("task")
+    task = tool("task")
     config = example_copy("multi-host")
     cluster, nodes = read_inputs(config)
     cluster.update(capi_core_version="1.12.4", capi_proxmox_version="0.8.1")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from test_capi import CLUSTER_YAML, load_docs, of_kind, variant
 
-from conftest import tool
+from helpers.tools import tool
 
 __all__ = ["variant"]  # the fixture, shared with test_capi
 

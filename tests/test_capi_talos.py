@@ -35,7 +35,7 @@ from test_capi import (
     variant,
 )
 
-from conftest import tool
+from helpers.tools import tool
 
 __all__ = ["variant"]  # the fixture, shared with test_capi
 

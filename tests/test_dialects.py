@@ -16,12 +16,13 @@ import hcl2
 import pytest
 import yaml
 
-from conftest import EXAMPLES_DIR, ROOT, tool
 from generator import dialects
 from generator.cli import main
 from generator.errors import InputError
 from generator.inputs import read
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES_DIR, ROOT
+from helpers.tools import tool
 
 CT = "cluster-template-77cc9f5"
 TC = "talos-cluster-c999e05"

@@ -25,19 +25,19 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import host_repos
 import pytest
 from ruamel.yaml import YAML
-from taskfile_harness import TASKFILE, Tree, standins
 from test_precommit import PRE_COMMIT, _snapshot, readme_hook_config
 
-from conftest import ROOT, TOOLS_DIR, tool
 from generator import secrets
 from generator.pipeline import render_tree
+from helpers import host_repos
+from helpers.paths import ROOT, TASKFILE, TOOLS_DIR
+from helpers.taskfile_harness import Tree, standins
+from helpers.tools import VENV_BIN, child_env, run_captured, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CT, TC = host_repos.CLUSTER_TEMPLATE, host_repos.TALOS_CLUSTER
@@ -102,29 +102,22 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     host_repos.talhelper(stand_ins)
     (stand_ins / "editor").write_text(EDITOR)
     (stand_ins / "editor").chmod(0o755)
-    home = tmp_path / "home"
-    home.mkdir()
-    path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(Path(sys.executable).parent)]
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("SOPS_", "TF_VAR", "PKR_VAR"))}
-    out.update(
+    path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(VENV_BIN)]
+    yield child_env(
+        tmp_path / "home",
+        drop=("SOPS_", "TF_VAR", "PKR_VAR"),
         PATH=os.pathsep.join([*path, os.environ.get("PATH", "/usr/bin:/bin")]),
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHONPATH=str(ROOT),
         NO_COLOR="1",
         EDITOR=str(stand_ins / "editor"),
         EDITS=str(tmp_path / "edits"),
         PIP_DISABLE_PIP_VERSION_CHECK="1",
     )
-    yield out
 
 
 def run(
     env: dict[str, str], cwd: Path, *args: str, timeout: int = 180
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return run_captured(args, cwd=cwd, env=env, timeout=timeout)
 
 
 def prepare_edits(repo: Path, host: str, edits: Path) -> None:

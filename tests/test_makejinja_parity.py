@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, EXAMPLES_DIR
 from generator import resources
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR
 
 MAKEJINJA = Path(sys.executable).with_name("makejinja")
 

@@ -18,13 +18,13 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
-from conftest import PACKER_PLUGIN_PATH, encrypt_secrets, tool
 from generator import inputs
 from generator.errors import InputError
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, PACKER_PLUGIN_PATH
+from helpers.sops import encrypt_secrets
+from helpers.tools import tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
 DIR = "infrastructure/packer"
 FILES = ("talos.pkr.hcl", "variables.pkrvars.hcl", "talos-schematic.yaml")
 Rendered = Callable[[str], dict[str, bytes]]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES_DIR
 from generator.cli import main
+from helpers.paths import EXAMPLES_DIR
 
 WORKER = (
     "  - name: k8s-worker-9\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES_DIR, ROOT
+from helpers.paths import EXAMPLES_DIR, ROOT
 
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 

@@ -15,12 +15,11 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import encrypt_secrets, tool
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, TASKFILE
+from helpers.sops import encrypt_secrets
+from helpers.tools import tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
 PREFIXES = ("packer:", "tofu:")
 # Tasks whose tool talks to the Proxmox VE API, so they need the token.
 TOKEN_TASKS = {

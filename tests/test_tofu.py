@@ -17,11 +17,10 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
-from conftest import TOFU_PLUGIN_DIR, tool
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, TOFU_PLUGIN_DIR
+from helpers.tools import tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
 DIR = "infrastructure/tofu"
 FILES = ("providers.tf", "variables.tf", "nodes.tf", "outputs.tf", "terraform.tfvars")
 RESOURCE = "proxmox_virtual_environment_vm"

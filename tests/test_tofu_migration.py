@@ -17,11 +17,12 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import host_repos
 import pytest
 
-from conftest import EXAMPLES_DIR, TOFU_PLUGIN_DIR, tool
 from generator.cli import main
+from helpers import host_repos
+from helpers.paths import EXAMPLES_DIR, TOFU_PLUGIN_DIR
+from helpers.tools import tool
 
 HOST_TOFU = host_repos.HOST_TOFU
 MIGRATE = (

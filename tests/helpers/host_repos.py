@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
+
+from .tools import git
 
 CLUSTER_TEMPLATE = "cluster-template-77cc9f5"
 TALOS_CLUSTER = "talos-cluster-c999e05"
@@ -46,6 +47,8 @@ EMPTY_TASKFILE = 'version: "3"\n'
 PLUGIN = '''\
 """STAND-IN for the host's templates/scripts/plugin.py (not in the reference)."""
 from pathlib import Path
+
+from .tools import git
 
 
 def age_key(key_type, file_path="age.key"):
@@ -75,25 +78,6 @@ class Plugin:
     def filters(self):
         return [basename]
 '''
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.email=ci@example.invalid",
-            "-c",
-            "user.name=CI",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
 
 
 def age_identity(path: Path) -> str:

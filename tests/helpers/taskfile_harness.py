@@ -16,11 +16,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from conftest import ROOT, tool
-from generator.commands.init import sops_config
+from .data import write_tree
+from .paths import EXAMPLES_DIR, TASKFILE
+from .tools import tool
 
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
-EXAMPLE = ROOT / "examples" / "multi-host"  # every provisioner, capi included
+EXAMPLE = EXAMPLES_DIR / "multi-host"  # every provisioner, capi included
 NS = "infrastructure"
 
 # Would-be injections: go-task templates, shell syntax that runs `touch PWNED`, controls.
@@ -97,19 +97,6 @@ HOSTILE_TOKEN_ID = 'a\'"{{.ROOT_DIR}}$(touch${IFS}PWNED);|`touch${IFS}PWNED`\\{{
 TOKEN_SECRET = str(uuid.UUID(int=0x0B6F1F0E111122223333444455556666))
 
 
-def yaml_dump(data: Any, path: Path) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        YAML().dump(data, fh)
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
 # --- the string inputs, from the schemas -----------------------------------------------------
 
 
@@ -158,32 +145,6 @@ class Tree:
         self.log.unlink(missing_ok=True)
 
 
-def encrypt(config: Path, key_file: Path, token_id: str, secret: str) -> None:
-    from pyrage import x25519
-
-    identity = x25519.Identity.generate()
-    key_file.write_text(f"{identity}\n")
-    plaintext = json.dumps({"proxmox_api_token_id": token_id, "proxmox_api_token_secret": secret})
-    encrypted = subprocess.run(
-        [
-            *(tool("sops"), "encrypt", "--age", str(identity.to_public())),
-            *("--input-type", "json", "--output-type", "yaml", "/dev/stdin"),
-        ],
-        input=plaintext,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (config / "secrets.sops.yaml").write_text(encrypted)
-    (config / ".sops.yaml").write_bytes(sops_config(str(identity.to_public())))
-
-
-def write_tree(files: Mapping[str, bytes], out: Path) -> None:
-    for path, data in files.items():
-        (out / path).parent.mkdir(parents=True, exist_ok=True)
-        (out / path).write_bytes(data)
-
-
 def standins(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True)
     text = STANDIN.format(python=sys.executable, watch=TOKEN_ENV, sops=tool("sops"))
@@ -210,7 +171,7 @@ def make_tree(
     extra_env: Mapping[str, str],
     parent_extra: str = "",
 ) -> Tree:
-    write_tree(files, out)
+    write_tree(out, files)
     (config / "management.kubeconfig").write_text("")
     bin_dir = base / "bin"
     standins(bin_dir)

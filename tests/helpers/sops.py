@@ -1,0 +1,42 @@
+"""Secrets files encrypted with the real sops for a fresh age key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from generator.commands.init import sops_config
+
+from .tools import tool
+
+
+def encrypt_secrets(
+    config: Path, token_id: str, secret: str, *, key: Path | None = None, rules: bool = False
+) -> Path:
+    """config/secrets.sops.yaml holding the Proxmox token, encrypted for a new age key.
+
+    The key is written to key (default: config/../age.key); returns its path. rules: also
+    write config/.sops.yaml with init's creation rule for that key. The plaintext goes in as
+    JSON, so a hostile token ID stays one string.
+    """
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    key = key or config.parent / "age.key"
+    key.write_text(f"{identity}\n")
+    plaintext = json.dumps({"proxmox_api_token_id": token_id, "proxmox_api_token_secret": secret})
+    done = subprocess.run(
+        [
+            *(tool("sops"), "encrypt", "--age", str(identity.to_public())),
+            *("--input-type", "json", "--output-type", "yaml", "/dev/stdin"),
+        ],
+        input=plaintext,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (config / "secrets.sops.yaml").write_text(done.stdout)
+    if rules:
+        (config / ".sops.yaml").write_bytes(sops_config(str(identity.to_public())))
+    return key
