@@ -19,6 +19,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from helpers.ansible import ansible_env
+from helpers.data import write_tree
 from helpers.paths import EXAMPLES_DIR
 from helpers.tools import tool
 
@@ -35,11 +36,8 @@ def ansible_examples() -> list[str]:
     )
 
 
-def write_tree(files: dict[str, bytes], root: Path) -> Path:
-    for path, data in files.items():
-        if path.startswith(f"{ANSIBLE_DIR}/"):
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_bytes(data)
+def write_ansible_dir(files: dict[str, bytes], root: Path) -> Path:
+    write_tree(root, {p: d for p, d in files.items() if p.startswith(f"{ANSIBLE_DIR}/")})
     return root / ANSIBLE_DIR
 
 
@@ -49,7 +47,7 @@ def trees(
 ) -> dict[str, Path]:
     """The ansible dir of each example."""
     base = tmp_path_factory.mktemp("ansible-lint")
-    out = {name: write_tree(rendered(name), base / name) for name in ansible_examples()}
+    out = {name: write_ansible_dir(rendered(name), base / name) for name in ansible_examples()}
     assert out, "no example enables ansible"
     return out
 

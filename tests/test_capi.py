@@ -31,7 +31,7 @@ from generator import derive, inputs, model, render, settings
 from generator.models import capi as capi_model
 from generator.pipeline import render_tree
 from helpers.data import plain
-from helpers.paths import TASKFILE
+from helpers.paths import EXAMPLES_DIR, TASKFILE
 from helpers.tools import tool
 
 CAPI_DIR = "infrastructure/capi"
@@ -305,7 +305,7 @@ def capi_only(cluster: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def multi_host() -> tuple[Mapping[str, Any], dict[str, bytes]]:
-    rendered = render_tree(Path(__file__).parents[1] / "examples" / "multi-host")
+    rendered = render_tree(EXAMPLES_DIR / "multi-host")
     return rendered.context, rendered.files
 
 
@@ -341,9 +341,7 @@ def variant(
     """An example changed to enable capi, rendered through the whole pipeline (validated)."""
     example = request.param
     config_dir = tmp_path_factory.mktemp(example)
-    shutil.copytree(
-        Path(__file__).parents[1] / "examples" / example, config_dir, dirs_exist_ok=True
-    )
+    shutil.copytree(EXAMPLES_DIR / example, config_dir, dirs_exist_ok=True)
     cluster, nodes = read_inputs(config_dir)
     write_inputs(config_dir, *variants()[example](cluster, nodes))
     rendered = render_tree(config_dir)

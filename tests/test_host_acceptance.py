@@ -36,7 +36,7 @@ from generator import secrets
 from generator.pipeline import render_tree
 from helpers import host_repos
 from helpers.paths import ROOT, TASKFILE, TOOLS_DIR
-from helpers.taskfile_harness import Tree, standins
+from helpers.taskfile_harness import standin_tree
 from helpers.tools import VENV_BIN, child_env, run_captured, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -218,38 +218,28 @@ def every_task_runs_where_it_must(host: str, repo: Path, tmp_path: Path) -> None
     """Each public task of clustergen's Taskfile, run by go-task through the host's root
     Taskfile; the recording stand-ins log every tool's argv and working directory."""
     tmp_path.mkdir()
-    bin_dir = tmp_path / "bin"
-    standins(bin_dir)
-    (tmp_path / "HOME-CANARY").mkdir()
     key = repo / "age.key"
     os.environ["SOPS_AGE_KEY_FILE"] = str(key)
     try:
         rendered = render_tree(repo)
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
-    env = {
-        "PATH": str(bin_dir),
-        "HOME": str(tmp_path / "HOME-CANARY"),
-        "NO_COLOR": "1",
-        "STANDIN_LOG": str(tmp_path / "calls.jsonl"),
-        "ANSWER_ID": rendered.context["schematic"]["id"],
+    # talos-cluster has no secrets.sops.yaml: the tasks take the token from the environment.
+    extra = {
+        "TF_VAR_proxmox_api_token": f"{TOKEN[0]}={TOKEN[1]}",
+        "PKR_VAR_proxmox_token_id": TOKEN[0],
+        "PKR_VAR_proxmox_token_secret": TOKEN[1],
     }
-    if host == TC:  # no secrets.sops.yaml: the tasks take the token from the environment
-        env.update(
-            TF_VAR_proxmox_api_token=f"{TOKEN[0]}={TOKEN[1]}",
-            PKR_VAR_proxmox_token_id=TOKEN[0],
-            PKR_VAR_proxmox_token_secret=TOKEN[1],
-        )
-    tasks = YAML(typ="safe").load(rendered.files[TASKFILE])["tasks"]
-    tree = Tree(
-        repo, repo / "Taskfile.yaml", repo, repo, f"{NAMESPACE[host]}:", env,
-        tmp_path / "calls.jsonl", rendered.context, tasks,
+    tree = standin_tree(
+        tmp_path, rendered.files, rendered.context, root=repo, taskfile=repo / "Taskfile.yaml",
+        config=repo, out=repo, namespace=f"{NAMESPACE[host]}:",
+        extra_env=extra if host == TC else None,
     )  # fmt: skip
     infra = repo / "infrastructure"
     where = {"tofu": infra / "tofu", "packer": infra / "packer"}
     ran: set[str] = set()
     decrypted: set[str] = set()
-    for name, task in tasks.items():
+    for name, task in tree.tasks.items():
         if task.get("internal") or name in ("tofu:apply", "tofu:destroy"):
             continue  # apply needs a plan; destroy is run below
         tree.clear()

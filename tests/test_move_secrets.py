@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from generator import validate
 from generator.load import load_yaml
 from helpers.paths import EXAMPLES_DIR
-from helpers.tools import clustergen, tool
+from helpers.sops import decrypt
+from helpers.tools import clustergen
 
 TOKEN_ID = "terraform@pve!clustergen"
 TOKEN_SECRET = "5f1c1a4e-9d55-4a7e-8f43-2b4a0c7d9e11"
@@ -71,14 +70,7 @@ def test_move_secrets_encrypts_them_and_keeps_the_rest_of_cluster_yaml(
     assert cluster.splitlines() == kept
     encrypted = (config / "secrets.sops.yaml").read_text()
     assert TOKEN_SECRET not in encrypted and "ENC[" in encrypted
-    plain = subprocess.run(
-        [tool("sops"), "--decrypt", str(config / "secrets.sops.yaml")],
-        env={**env, "SOPS_AGE_KEY_FILE": str(config / "age.key")},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    data = YAML(typ="safe").load(io.BytesIO(plain))
+    data = decrypt(config / "secrets.sops.yaml", config / "age.key", env)
     assert data == {"proxmox_api_token_id": TOKEN_ID, "proxmox_api_token_secret": TOKEN_SECRET}
     # The inputs are valid for clustergen now, and the secret reaches the capi Secret.
     validated = clustergen("validate", cwd=config, env=env)
@@ -112,11 +104,5 @@ def test_from_the_host_cluster_yaml_into_a_subdirectory(
         host.read_text()
         == "---\n# host settings\ncluster_name: matherlynet\ncloudflare_token: fake\n"
     )
-    plain = subprocess.run(
-        [tool("sops"), "--decrypt", str(repo / "provision/secrets.sops.yaml")],
-        env={**env, "SOPS_AGE_KEY_FILE": str(repo / "provision/age.key")},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert YAML(typ="safe").load(io.BytesIO(plain))["proxmox_api_token_secret"] == TOKEN_SECRET
+    data = decrypt(repo / "provision/secrets.sops.yaml", repo / "provision/age.key", env)
+    assert data["proxmox_api_token_secret"] == TOKEN_SECRET

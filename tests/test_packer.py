@@ -23,7 +23,7 @@ from generator.errors import InputError
 from generator.pipeline import render_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, PACKER_PLUGIN_PATH
 from helpers.sops import encrypt_secrets
-from helpers.tools import tool
+from helpers.tools import run_captured, tool
 
 DIR = "infrastructure/packer"
 FILES = ("talos.pkr.hcl", "variables.pkrvars.hcl", "talos-schematic.yaml")
@@ -290,16 +290,8 @@ def packer(
         "PKR_VAR_proxmox_token_id": "packer@pve!build",
         "PKR_VAR_proxmox_token_secret": "0b6f1f0e-aaaa-bbbb-cccc-444455556666",
     }
-    return subprocess.run(
-        [tool("packer"), *args, "-var-file=variables.pkrvars.hcl", "."],
-        cwd=directory,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    command = [tool("packer"), *args, "-var-file=variables.pkrvars.hcl", "."]
+    return run_captured(command, cwd=directory, env=env, input=stdin, timeout=120)
 
 
 def packer_dir(files: dict[str, bytes], where: Path) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import EXAMPLES_DIR, ROOT
+from helpers.tools import git
 
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 
@@ -87,10 +88,6 @@ def test_hook_manifest_is_valid_for_pre_commit() -> None:
     assert hook["id"] == "clustergen" and hook["pass_filenames"] is False
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=60)
-
-
 @needs_pre_commit
 @needs_checkout
 def test_try_repo_regenerates_then_passes(tmp_path: Path) -> None:
@@ -127,12 +124,7 @@ def test_try_repo_regenerates_then_passes(tmp_path: Path) -> None:
 def _snapshot(tmp_path: Path) -> tuple[Path, str]:
     """This working tree (committed or not, without ignored files) as a one-commit git repo:
     what a user's `repo:` line points at, so the test runs the code under test."""
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    ).stdout.decode()
+    listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     snapshot = tmp_path / "clustergen-src"
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
@@ -140,15 +132,9 @@ def _snapshot(tmp_path: Path) -> tuple[Path, str]:
             (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, snapshot / name)
     git(snapshot, "init", "-q", "-b", "main")
-    git(snapshot, "-c", "user.email=ci@example.invalid", "-c", "user.name=CI", "add", ".")
-    git(snapshot, "-c", "user.email=ci@example.invalid", "-c", "user.name=CI", "commit", "-qm", "s")
-    sha = subprocess.run(
-        ["git", "-C", str(snapshot), "rev-parse", "HEAD"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
+    git(snapshot, "add", ".")
+    git(snapshot, "commit", "-qm", "s")
+    sha = git(snapshot, "rev-parse", "HEAD").strip()
     return snapshot, sha
 
 

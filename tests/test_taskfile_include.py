@@ -17,7 +17,6 @@ from ruamel.yaml import YAML
 
 from generator.pipeline import render_tree
 from helpers.data import write_tree
-from helpers.paths import TASKFILE
 from helpers.sops import encrypt_secrets
 from helpers.taskfile_harness import (
     EXAMPLE,
@@ -27,7 +26,7 @@ from helpers.taskfile_harness import (
     make_tree,
     parent_taskfile,
     run_all,
-    standins,
+    standin_tree,
 )
 from helpers.tools import tool
 
@@ -256,20 +255,9 @@ def test_included_from_a_host_repo_every_task_stays_in_its_tree(
         del os.environ["SOPS_AGE_KEY_FILE"]
     write_tree(config, rendered.files)
     (config / "management.kubeconfig").write_text("")
-    bin_dir = tmp_path / "bin"
-    standins(bin_dir)
-    (tmp_path / "HOME-CANARY").mkdir()
-    env = {
-        "PATH": str(bin_dir),
-        "HOME": str(tmp_path / "HOME-CANARY"),
-        "NO_COLOR": "1",
-        "STANDIN_LOG": str(tmp_path / "calls.jsonl"),
-        "ANSWER_ID": rendered.context["schematic"]["id"],
-    }
-    tasks = YAML(typ="safe").load(rendered.files[TASKFILE])["tasks"]
-    tree = Tree(
-        repo, repo / "Taskfile.yaml", config, config, f"{namespace}:", env,
-        tmp_path / "calls.jsonl", rendered.context, tasks,
+    tree = standin_tree(
+        tmp_path, rendered.files, rendered.context, root=repo, taskfile=repo / "Taskfile.yaml",
+        config=config, out=config, namespace=f"{namespace}:",
     )  # fmt: skip
     run_all(tree, ("clustergen@pve!t", TOKEN_SECRET), True)
     tree.clear()

@@ -30,6 +30,7 @@ from helpers.taskfile_harness import (
     TOKEN_SECRET,
     make_tree,
     run_all,
+    token_env,
 )
 
 
@@ -179,15 +180,7 @@ def test_hostile_inputs_reach_no_tool_as_syntax(
         monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
         extra["SOPS_AGE_KEY_FILE"] = str(key)
     else:
-        extra = {
-            "TF_VAR_proxmox_api_token": f"{HOSTILE_TOKEN_ID}={TOKEN_SECRET}",
-            "PKR_VAR_proxmox_token_id": HOSTILE_TOKEN_ID,
-            "PKR_VAR_proxmox_token_secret": TOKEN_SECRET,
-            "PROXMOX_API_TOKEN_ID": HOSTILE_TOKEN_ID,
-            "PROXMOX_API_TOKEN_SECRET": TOKEN_SECRET,
-            "PROXMOX_TOKEN": HOSTILE_TOKEN_ID,
-            "PROXMOX_SECRET": TOKEN_SECRET,
-        }
+        extra = token_env(HOSTILE_TOKEN_ID, TOKEN_SECRET)
     rendered = render_tree(config)
     tree = make_tree(
         tmp_path, rendered.files, rendered.context, config=config, out=config, root=config,
@@ -270,15 +263,7 @@ def test_templates_keep_hostile_values_inert_without_validation(
         encrypt_secrets(config, HOSTILE_TOKEN_ID, TOKEN_SECRET, key=key, rules=True)
         extra = {"SOPS_AGE_KEY_FILE": str(key)}
     else:
-        extra = {
-            "TF_VAR_proxmox_api_token": f"{HOSTILE_TOKEN_ID}={TOKEN_SECRET}",
-            "PKR_VAR_proxmox_token_id": HOSTILE_TOKEN_ID,
-            "PKR_VAR_proxmox_token_secret": TOKEN_SECRET,
-            "PROXMOX_API_TOKEN_ID": HOSTILE_TOKEN_ID,
-            "PROXMOX_API_TOKEN_SECRET": TOKEN_SECRET,
-            "PROXMOX_TOKEN": HOSTILE_TOKEN_ID,
-            "PROXMOX_SECRET": TOKEN_SECRET,
-        }
+        extra = token_env(HOSTILE_TOKEN_ID, TOKEN_SECRET)
     tree = make_tree(
         tmp_path, files, context, config=config, out=config, root=config, extra_env=extra
     )

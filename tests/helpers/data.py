@@ -47,3 +47,18 @@ def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+def nodes_yaml(count: int) -> str:
+    """nodes.yaml with count nodes in 10.30.0.0/20 from .10 on: three controllers, then
+    workers; each MAC made from its address."""
+    lines = ["nodes:"]
+    for i in range(count):
+        host = 10 + i
+        lines += [
+            f"  - name: node-{i}",
+            f"    address: 10.30.{host // 256}.{host % 256}",
+            f"    controller: {'true' if i < 3 else 'false'}",
+            f"    mac_addr: bc:24:11:00:{host // 256:02x}:{host % 256:02x}",
+        ]
+    return "\n".join(lines) + "\n"

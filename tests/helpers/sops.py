@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
 
 from generator.commands.init import sops_config
 
@@ -40,3 +44,16 @@ def encrypt_secrets(
     if rules:
         (config / ".sops.yaml").write_bytes(sops_config(str(identity.to_public())))
     return key
+
+
+def decrypt(path: Path, key: Path, env: Mapping[str, str]) -> Any:
+    """The data of the sops file at path, decrypted by the real sops with key in env."""
+    done = subprocess.run(
+        [tool("sops"), "--decrypt", str(path)],
+        env={**env, "SOPS_AGE_KEY_FILE": str(key)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return YAML(typ="safe").load(done.stdout)

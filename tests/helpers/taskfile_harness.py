@@ -171,24 +171,58 @@ def make_tree(
     extra_env: Mapping[str, str],
     parent_extra: str = "",
 ) -> Tree:
+    """files written to out, included from a new parent Taskfile in root as NS."""
     write_tree(out, files)
     (config / "management.kubeconfig").write_text("")
+    include = os.path.relpath(out / TASKFILE, root)
+    parent = parent_taskfile(root, {NS: include}, parent_extra)
+    return standin_tree(
+        base, files, context, root=root, taskfile=parent, config=config, out=out,
+        namespace=f"{NS}:", extra_env=extra_env,
+    )  # fmt: skip
+
+
+def standin_tree(
+    base: Path,
+    files: Mapping[str, bytes],
+    context: Mapping[str, Any],
+    *,
+    root: Path,
+    taskfile: Path,
+    config: Path,
+    out: Path,
+    namespace: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Tree:
+    """A Tree whose tasks (root's taskfile, clustergen's under namespace) find only the
+    recording stand-ins (base/bin) on PATH and an empty HOME (base/HOME-CANARY)."""
     bin_dir = base / "bin"
     standins(bin_dir)
     home = base / "HOME-CANARY"
     home.mkdir()
-    include = os.path.relpath(out / TASKFILE, root)
-    parent = parent_taskfile(root, {NS: include}, parent_extra)
     env = {
         "PATH": str(bin_dir),
         "HOME": str(home),
         "NO_COLOR": "1",
         "STANDIN_LOG": str(base / "calls.jsonl"),
         "ANSWER_ID": context["schematic"]["id"],
-        **extra_env,
+        **(extra_env or {}),
     }
     tasks = YAML(typ="safe").load(files[TASKFILE])["tasks"]
-    return Tree(root, parent, config, out, f"{NS}:", env, base / "calls.jsonl", context, tasks)
+    return Tree(root, taskfile, config, out, namespace, env, base / "calls.jsonl", context, tasks)
+
+
+def token_env(token_id: str, secret: str) -> dict[str, str]:
+    """Every variable a task may take the Proxmox token from, when there is no secrets file."""
+    return {
+        "TF_VAR_proxmox_api_token": f"{token_id}={secret}",
+        "PKR_VAR_proxmox_token_id": token_id,
+        "PKR_VAR_proxmox_token_secret": secret,
+        "PROXMOX_API_TOKEN_ID": token_id,
+        "PROXMOX_API_TOKEN_SECRET": secret,
+        "PROXMOX_TOKEN": token_id,
+        "PROXMOX_SECRET": secret,
+    }
 
 
 # --- what each task must run -----------------------------------------------------------------
