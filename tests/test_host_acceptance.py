@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from test_precommit import PRE_COMMIT, _snapshot, readme_hook_config
 
 from generator import secrets
 from generator.pipeline import render_tree
 from helpers import host_repos
 from helpers.paths import ROOT, TASKFILE, TOOLS_DIR
+from helpers.precommit import pre_commit, readme_hook_config, snapshot
 from helpers.taskfile_harness import standin_tree
 from helpers.tools import VENV_BIN, child_env, run_captured, tool
 
@@ -89,10 +89,10 @@ def readme_yaml(host: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hook_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
-    """This working tree as the hook's repo (test_precommit's snapshot), and one
+    """This working tree as the hook's repo (helpers.precommit's snapshot), and one
     PRE_COMMIT_HOME for the module, so pre-commit installs the hook's environment once."""
     base = tmp_path_factory.mktemp("hook")
-    source, sha = _snapshot(base)
+    source, sha = snapshot(base)
     return source, sha, base / "pre-commit-home"
 
 
@@ -349,7 +349,7 @@ def pre_commit_hook(
     hook_env = {**env, "PRE_COMMIT_HOME": str(home)}
 
     def hook(*args: str) -> subprocess.CompletedProcess[str]:
-        return run(hook_env, repo, str(PRE_COMMIT), *args, timeout=600)
+        return run(hook_env, repo, pre_commit(), *args, timeout=600)
 
     only_host = hook("run", "clustergen", "--files", "makejinja.toml", "Taskfile.yaml")
     assert only_host.returncode == 0 and "(no files to check)Skipped" in only_host.stdout
@@ -368,7 +368,6 @@ def pre_commit_hook(
     assert "Passed" in tried.stdout
 
 
-@pytest.mark.skipif(not PRE_COMMIT.exists(), reason="pre-commit is not installed (test extra)")
 def test_acceptance(
     host_repo: tuple[str, Path],
     env: dict[str, str],
@@ -376,6 +375,7 @@ def test_acceptance(
     hook_source: tuple[Path, str, Path],
 ) -> None:
     """One repo per host through every step, in the order a user meets them."""
+    pre_commit()  # installed (skip, or in CI fail, like every tool)
     host, repo = host_repo
     task_list_and_configure(host, repo, env)
     every_task_runs_where_it_must(host, repo, tmp_path / "tasks")

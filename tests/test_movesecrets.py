@@ -1,4 +1,5 @@
-"""`clustergen init --move-secrets`: talos-cluster's token leaves the plaintext cluster.yaml."""
+"""generator/movesecrets.py: `clustergen init --move-secrets` moves talos-cluster's token out of
+the plaintext cluster.yaml."""
 
 from __future__ import annotations
 

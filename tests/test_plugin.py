@@ -1,4 +1,5 @@
-"""Plain `makejinja`, configured by the repo's makejinja.toml, renders the same bytes."""
+"""generator/plugin.py: plain `makejinja`, configured by the repo's makejinja.toml, renders the
+same bytes."""
 
 from __future__ import annotations
 
