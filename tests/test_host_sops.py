@@ -70,9 +70,7 @@ def test_sops_age_key_file_wins_over_age_key(tmp_path: Path, env: dict[str, str]
     host_repos.git(repo, "init", "-q")
     host_repos.age_identity(repo / "age.key")
     chosen = host_repos.age_identity(tmp_path / "mine.key")
-    done = clustergen(
-        {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "mine.key")}, repo, "-C", "sub", "init"
-    )
+    done = clustergen("-C", "sub", "init", cwd=repo, env=env, age_key=tmp_path / "mine.key")
     assert done.returncode == 0, done.stderr
     assert chosen in (repo / "sub/.sops.yaml").read_text()
     assert not (repo / "sub/age.key").exists()
