@@ -117,14 +117,6 @@ def test_conftest_holds_only_fixtures_and_hooks() -> None:
 # --- tool(): skip on a developer's machine, fail in CI ---------------------------------------
 
 
-def executable(directory: Path, name: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text("#!/bin/sh\nexit 0\n")
-    path.chmod(0o755)
-    return path
-
-
 def test_a_missing_tool_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tools, "IN_CI", False)
     with pytest.raises(pytest.skip.Exception, match="no-such-tool-x is not installed"):
@@ -140,9 +132,9 @@ def test_a_missing_tool_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_path_wins_unless_the_venv_is_preferred(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    on_path = executable(tmp_path / "path", "x-tool")
-    in_venv = executable(tmp_path / "venv", "x-tool")
-    only_venv = executable(tmp_path / "venv", "y-tool")
+    on_path = tools.stand_in(tmp_path / "path/x-tool", "#!/bin/sh\n")
+    in_venv = tools.stand_in(tmp_path / "venv/x-tool", "#!/bin/sh\n")
+    only_venv = tools.stand_in(tmp_path / "venv/y-tool", "#!/bin/sh\n")
     monkeypatch.setenv("PATH", str(on_path.parent))
     monkeypatch.setattr(tools, "VENV_BIN", in_venv.parent)
     assert tools.tool("x-tool") == str(on_path)

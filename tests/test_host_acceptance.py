@@ -37,7 +37,7 @@ from helpers import host_repos
 from helpers.paths import ROOT, TASKFILE, TOOLS_DIR
 from helpers.precommit import pre_commit, readme_hook_config, snapshot
 from helpers.taskfile_harness import standin_tree
-from helpers.tools import VENV_BIN, child_env, run_captured, tool
+from helpers.tools import VENV_BIN, child_env, run_captured, stand_in, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CT, TC = host_repos.CLUSTER_TEMPLATE, host_repos.TALOS_CLUSTER
@@ -100,8 +100,7 @@ def hook_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Pa
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     stand_ins = tmp_path / "stand-ins"
     host_repos.talhelper(stand_ins)
-    (stand_ins / "editor").write_text(EDITOR)
-    (stand_ins / "editor").chmod(0o755)
+    stand_in(stand_ins / "editor", EDITOR)
     path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(VENV_BIN)]
     yield child_env(
         tmp_path / "home",

@@ -14,7 +14,7 @@ from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
 from helpers.paths import EXAMPLES, ROOT, TASKFILE
-from helpers.tools import tool
+from helpers.tools import stand_in, tool
 
 
 def schema_errors(reference_dir: Path, document: Any) -> list[str]:
@@ -141,9 +141,7 @@ def test_schematic_upload_posts_the_schematic_and_checks_the_id(
     context = render_tree(ROOT / "examples" / example).context
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "curl").write_text(FAKE_CURL)
-    (bin_dir / "curl").chmod(0o755)
+    stand_in(bin_dir / "curl", FAKE_CURL)
     record = tmp_path / "posted.yaml"
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",

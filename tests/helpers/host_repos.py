@@ -27,7 +27,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .tools import git
+from .tools import git, stand_in
 
 CLUSTER_TEMPLATE = "cluster-template-77cc9f5"
 TALOS_CLUSTER = "talos-cluster-c999e05"
@@ -47,8 +47,6 @@ EMPTY_TASKFILE = 'version: "3"\n'
 PLUGIN = '''\
 """STAND-IN for the host's templates/scripts/plugin.py (not in the reference)."""
 from pathlib import Path
-
-from .tools import git
 
 
 def age_key(key_type, file_path="age.key"):
@@ -112,9 +110,7 @@ def build(reference: Path, host: str, dest: Path, *, samples: bool = True) -> Pa
 
 def talhelper(bin_dir: Path) -> None:
     """The talhelper STAND-IN in bin_dir."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    (bin_dir / "talhelper").write_text(TALHELPER)
-    (bin_dir / "talhelper").chmod(0o755)
+    stand_in(bin_dir / "talhelper", TALHELPER)
 
 
 def configure_stand_ins(repo: Path, host: str) -> None:

@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 
 from .data import write_tree
 from .paths import EXAMPLES_DIR, TASKFILE
-from .tools import tool
+from .tools import stand_in, tool
 
 EXAMPLE = EXAMPLES_DIR / "multi-host"  # every provisioner, capi included
 NS = "infrastructure"
@@ -137,9 +137,7 @@ class Tree:
         )
 
     def calls(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+        return read_calls(self.log)
 
     def clear(self) -> None:
         self.log.unlink(missing_ok=True)
@@ -149,8 +147,14 @@ def standins(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True)
     text = STANDIN.format(python=sys.executable, watch=TOKEN_ENV, sops=tool("sops"))
     for name in TOOLS:
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
+        stand_in(bin_dir / name, text)
+
+
+def read_calls(log: Path) -> list[dict[str, Any]]:
+    """The stand-ins' log: one JSON object per call, in order (none when nothing ran)."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def parent_taskfile(root: Path, includes: Mapping[str, str], extra: str = "") -> Path:

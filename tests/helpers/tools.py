@@ -37,6 +37,14 @@ def tool(name: str, *, prefer_venv: bool = False) -> str:
     return found
 
 
+def stand_in(path: Path, script: str) -> Path:
+    """An executable script at path (its folder made as needed): a stand-in for a tool."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(script)
+    path.chmod(0o755)
+    return path
+
+
 def run_captured(
     command: Sequence[str],
     *,
