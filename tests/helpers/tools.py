@@ -30,7 +30,10 @@ def tool(name: str, *, prefer_venv: bool = False) -> str:
     in_venv = shutil.which(name, path=str(VENV_BIN))
     found = (in_venv or shutil.which(name)) if prefer_venv else (shutil.which(name) or in_venv)
     if not found:
-        reason = f"{name} is not installed (scripts/build-tools.sh builds the Go tools)"
+        reason = (
+            f"{name} is not installed (scripts/build-tools.sh builds the Go tools, "
+            "pip install -e '.[test]' the Python ones)"
+        )
         if IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)
