@@ -253,7 +253,7 @@ def render_inputs() -> tuple[Path, Path]:
 
 
 def makejinja_workdir(config: Path, work: Path) -> Path:
-    """As tests/test_makejinja_parity.py does: the repo's makejinja.toml with another output,
+    """As tests/test_plugin.py does: the repo's makejinja.toml with another output,
     a `templates` symlink to the repo templates, and the two input files."""
     work.mkdir()
     toml_path, templates = render_inputs()

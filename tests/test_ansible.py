@@ -17,15 +17,15 @@ import jsonschema
 import pytest
 from ansible.parsing.yaml.loader import AnsibleLoader
 from ansible.template import is_trusted_as_template, trust_as_template
-from proxmox_double.tools import tool
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
 from generator import constants, inputs, model, render, settings
 from generator.errors import InputError
+from helpers.data import plain
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, TASKFILE
+from helpers.tools import tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
 ANSIBLE_DIR = "infrastructure/ansible"
 ANSIBLE_FILES = {
     f"{ANSIBLE_DIR}/{name}"
@@ -39,7 +39,6 @@ ANSIBLE_FILES = {
     )
 }
 PLAYBOOKS = sorted(p for p in ANSIBLE_FILES if "/playbooks/" in p)
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
 KVM = "community.proxmox.proxmox_kvm"
 # What proxmox_kvm forwards to the clone API call (module source: valid_clone_params), plus
 # what identifies the source/new VM and controls the module itself. Anything else in a clone
@@ -290,15 +289,6 @@ def test_configuration_is_a_separate_unsafe_update(
     for where, args in kvm_tasks(rendered):
         if UNSAFE_ON_UPDATE & set(args) and args.get("update"):
             assert args.get("update_unsafe") is True, where
-
-
-def plain(value: Any) -> Any:
-    """An argument spec as JSON data, the way the reference file writes it."""
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return f"<{value.__name__}>" if callable(value) else value
 
 
 def installed_spec(module_name: str) -> dict[str, Any]:

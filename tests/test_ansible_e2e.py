@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from ansible.parsing.yaml.loader import AnsibleLoader
 from proxmox_double import ApiCall, ProxmoxDouble, self_signed_cert
-from proxmox_double.tools import ansible_env, tool
 from ruamel.yaml import YAML
 
 from generator.pipeline import render_tree
+from helpers.ansible import ansible_env
+from helpers.tools import tool
 
 try:
     import proxmoxer  # noqa: F401  (the modules import it; say so before ansible does)
@@ -106,7 +107,7 @@ def playbook(
     )
     done = subprocess.run(
         [
-            tool("ansible-playbook"),
+            tool("ansible-playbook", prefer_venv=True),
             "-i",
             "inventory.yaml",
             *(f"playbooks/{name}.yaml" for name in ([names] if isinstance(names, str) else names)),

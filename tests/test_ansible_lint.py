@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxmox_double.tools import ansible_env, tool
 from ruamel.yaml import YAML
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+from helpers.ansible import ansible_env
+from helpers.data import write_tree
+from helpers.paths import EXAMPLES_DIR
+from helpers.tools import tool
+
 ANSIBLE_DIR = "infrastructure/ansible"
 BROKEN = "broken-control"
 
@@ -33,11 +36,8 @@ def ansible_examples() -> list[str]:
     )
 
 
-def write_tree(files: dict[str, bytes], root: Path) -> Path:
-    for path, data in files.items():
-        if path.startswith(f"{ANSIBLE_DIR}/"):
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_bytes(data)
+def write_ansible_dir(files: dict[str, bytes], root: Path) -> Path:
+    write_tree(root, {p: d for p, d in files.items() if p.startswith(f"{ANSIBLE_DIR}/")})
     return root / ANSIBLE_DIR
 
 
@@ -47,7 +47,7 @@ def trees(
 ) -> dict[str, Path]:
     """The ansible dir of each example."""
     base = tmp_path_factory.mktemp("ansible-lint")
-    out = {name: write_tree(rendered(name), base / name) for name in ansible_examples()}
+    out = {name: write_ansible_dir(rendered(name), base / name) for name in ansible_examples()}
     assert out, "no example enables ansible"
     return out
 
@@ -59,7 +59,13 @@ def test_syntax_check(trees: dict[str, Path], tmp_path: Path) -> None:
         playbooks = sorted(str(p.relative_to(tree)) for p in (tree / "playbooks").glob("*.yaml"))
         assert len(playbooks) == 3
         done = subprocess.run(
-            [tool("ansible-playbook"), "-i", "inventory.yaml", "--syntax-check", *playbooks],
+            [
+                tool("ansible-playbook", prefer_venv=True),
+                "-i",
+                "inventory.yaml",
+                "--syntax-check",
+                *playbooks,
+            ],
             cwd=tree,
             env=ansible_env(tmp_path / "home"),
             capture_output=True,
@@ -92,7 +98,7 @@ def test_ansible_lint_reports_nothing_but_the_control(
     control.write_bytes(text.replace(b"      ansible.builtin.assert:\n", b"      assert:\n", 1))
     done = subprocess.run(
         [
-            tool("ansible-lint"),
+            tool("ansible-lint", prefer_venv=True),
             "--offline",
             "--strict",  # warnings fail too
             "--nocolor",

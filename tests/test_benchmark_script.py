@@ -14,8 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from conftest import ROOT
 from generator import inputs, model
+from helpers.paths import ROOT
 
 BENCH = ROOT / "benchmarks" / "bench.py"
 MAKEJINJA = Path(sys.executable).with_name("makejinja")

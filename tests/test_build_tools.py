@@ -9,15 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from conftest import ROOT, TOOLS_DIR, tool
+from helpers.paths import ROOT, TOOLS_DIR
+from helpers.tools import tool
 
 TOOLS = ("tofu", "bpg/proxmox", "packer", "packer-plugin-proxmox", "cue", "kubeconform")
-TASK = shutil.which("task") or str(Path(sys.executable).with_name("task"))
 
 
 def mirror(tools: Path, target: Path) -> None:
@@ -36,8 +33,7 @@ def test_task_tools_reuses_every_built_tool(tmp_path: Path) -> None:
     for name in ("tofu", "packer", "cue", "kubeconform"):
         tool(name)  # the tools exist (skip, or in CI fail, like every real-tool test)
     go = tool("go")
-    if not Path(TASK).exists():
-        pytest.skip("go-task is not installed (go-task-bin)")
+    task = tool("task")
     mirrored = tmp_path / "tools"
     mirror(TOOLS_DIR, mirrored)
     env = {
@@ -50,7 +46,7 @@ def test_task_tools_reuses_every_built_tool(tmp_path: Path) -> None:
         "TOOLS_DIR": str(mirrored),
     }
     done = subprocess.run(
-        [TASK, "--taskfile", str(ROOT / "Taskfile.yaml"), "tools"],
+        [task, "--taskfile", str(ROOT / "Taskfile.yaml"), "tools"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -2,7 +2,7 @@
 
 Conformance: every rendered document validates against each matching CRD schema under
 ../shared/reference/capi (CAPMOX v1alpha1 kinds against both v0.7.7 and v0.9.0) and against the
-CEL / admission-webhook rules of ../shared/reference/README.md, implemented in capi_support as
+CEL / admission-webhook rules of ../shared/reference/README.md, implemented in helpers.capi as
 checkers (test_capi_checkers shows each fail on a document broken in the way it guards against).
 """
 
@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capi_support import (
+
+from generator.models import capi as capi_model
+from generator.pipeline import render_tree
+from helpers.capi import (
     CAPI_DIR,
     CAPMOX_V1ALPHA1,
     CLUSTER_YAML,
@@ -42,10 +45,7 @@ from capi_support import (
     violations,
 )
 
-from generator.models import capi as capi_model
-from generator.pipeline import render_tree
-
-__all__ = ["multi_host", "schemas", "variant"]  # the fixtures of capi_support
+__all__ = ["multi_host", "schemas", "variant"]  # the fixtures of helpers.capi
 
 # --- tests -----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The checkers of capi_support (CEL, admission webhooks, cross-object consistency) and the
+"""The checkers of helpers.capi (CEL, admission webhooks, cross-object consistency) and the
 reference CRD schemas each fail on a document broken in the way they guard against.
 """
 
@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from capi_support import (
+
+from helpers.capi import (
     CLUSTER_YAML,
     Doc,
     Docs,
@@ -21,7 +22,7 @@ from capi_support import (
     violations,
 )
 
-__all__ = ["multi_host", "schemas"]  # the fixtures of capi_support
+__all__ = ["multi_host", "schemas"]  # the fixtures of helpers.capi
 
 # --- checkers fail on broken documents -------------------------------------------------------
 

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from capi_support import (
+
+from generator import model, render, settings
+from generator.pipeline import render_tree
+from helpers.capi import (
     CAPI_DIR,
     CLUSTER_YAML,
     CREDENTIALS,
@@ -29,9 +32,6 @@ from capi_support import (
     with_path,
     write_inputs,
 )
-
-from generator import model, render, settings
-from generator.pipeline import render_tree
 
 
 def test_apply_passes_the_sops_token_to_the_secret(

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capi_support import CLUSTER_YAML, load_docs, of_kind, variant
 
-from conftest import tool
+from helpers.capi import CLUSTER_YAML, load_docs, of_kind, variant
+from helpers.tools import tool
 
-__all__ = ["variant"]  # the fixture of capi_support
+__all__ = ["variant"]  # the fixture of helpers.capi
 
 LOCATION = "{root}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json"
 CAPMOX_VERSIONS = ("v0.7.7", "v0.9.0")

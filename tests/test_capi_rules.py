@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from conftest import write_and_load
 from generator import derive, validate
 from generator.errors import Diagnostic
+from helpers.data import write_and_load
 
 CLUSTER = """\
 cluster_name: test

@@ -1,6 +1,6 @@
 """Cluster API follows the per-(schematic, SecureBoot) template split (issue 12).
 
-The "two-schematics" variant of capi_support (multi-host: controllers on the cluster's image,
+The "two-schematics" variant of helpers.capi (multi-host: controllers on the cluster's image,
 two alike workers on a second schematic, one worker on the cluster's schematic with SecureBoot
 and MTU 1500) also runs through every variant test of test_capi, test_capi_kubeconform
 (kubeconform -strict with the reference CRDs) and test_capi_talos (talospatch). Here: which
@@ -17,7 +17,14 @@ from typing import Any
 
 import hcl2
 import pytest
-from capi_support import (
+from test_packer import console, packer, packer_dir, pkrvars
+from test_templates import edit, errors, node
+from test_tofu import unquote
+
+from generator import talos_templates
+from generator.pipeline import render_tree
+from generator.rules_templates import TWIN_STEP
+from helpers.capi import (
     CLUSTER_YAML,
     GPU_EXTENSIONS,
     GPU_WORKERS,
@@ -34,13 +41,6 @@ from capi_support import (
     v1alpha1_patch,
     write_inputs,
 )
-from test_packer import console, packer, packer_dir, pkrvars
-from test_templates import edit, errors, node
-from test_tofu import unquote
-
-from generator import talos_templates
-from generator.pipeline import render_tree
-from generator.rules_templates import TWIN_STEP
 
 PACKER_HCL = "infrastructure/packer/talos.pkr.hcl"
 

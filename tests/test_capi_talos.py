@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capi_support import (
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
+
+from helpers.capi import (
     CLUSTER_YAML,
     Doc,
     Docs,
@@ -32,12 +35,9 @@ from capi_support import (
     talos_spec,
     variant,
 )
-from jsonschema import Draft202012Validator
-from ruamel.yaml import YAML
+from helpers.tools import tool
 
-from conftest import tool
-
-__all__ = ["variant"]  # the fixture of capi_support
+__all__ = ["variant"]  # the fixture of helpers.capi
 
 TALOS_KINDS = ("TalosControlPlane", "TalosConfigTemplate")
 

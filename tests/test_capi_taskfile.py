@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capi_support import (
+from jsonschema import Draft7Validator
+from ruamel.yaml import YAML
+
+from generator import derive, model, render, settings
+from helpers.capi import (
     CLUSTER_YAML,
     TASKFILE,
     capi_only,
@@ -26,10 +30,6 @@ from capi_support import (
     stub,
     with_path,
 )
-from jsonschema import Draft7Validator
-from ruamel.yaml import YAML
-
-from generator import derive, model, render, settings
 
 
 @pytest.mark.parametrize("has_secrets_file", [False, True])

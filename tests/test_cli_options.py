@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import generator
-from conftest import ROOT
 from generator import cli, dialects, options
 from generator.errors import UsageError
 from generator.options import COMMANDS, Options
+from helpers.paths import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SYNOPSIS = README.split("## Commands", 1)[1].split("```", 2)[1]

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from host_repos import git
 
-from conftest import EXAMPLES_DIR
 from generator import cli, output
 from generator.errors import Diagnostic
 from generator.options import COMMANDS
+from helpers.paths import EXAMPLES_DIR
+from helpers.tools import git
 
 SECOND_CONTROLLER = (
     "  - name: talos-cp-1\n"

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from helpers.paths import FIXTURES_DIR as FIXTURES
+from helpers.paths import ROOT
+
 VALID = sorted(p for p in (FIXTURES / "valid").iterdir() if p.is_dir())
 INVALID = sorted(p for p in (FIXTURES / "invalid").iterdir() if p.is_dir())
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

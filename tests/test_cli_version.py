@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 
 import generator
-from conftest import ROOT
 from generator import _version
+from helpers.paths import ROOT
 
 
 def _pyproject_version() -> str:

@@ -16,12 +16,13 @@ import hcl2
 import pytest
 import yaml
 
-from conftest import EXAMPLES_DIR, ROOT, tool
 from generator import dialects
-from generator.cli import main
 from generator.errors import InputError
 from generator.inputs import read
 from generator.pipeline import render_tree
+from helpers.cli import run_cli
+from helpers.paths import EXAMPLES_DIR, ROOT
+from helpers.tools import tool
 
 CT = "cluster-template-77cc9f5"
 TC = "talos-cluster-c999e05"
@@ -44,12 +45,6 @@ def host_repo(reference: Path, host: str, target: Path) -> Path:
 
 def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def unquote(value: Any) -> Any:

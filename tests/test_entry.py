@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from generator import cli
+from helpers.paths import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from generator.filters import ansible, hcl, hcl_list, hcl_string, task_text, task_var, yaml
+from helpers.tools import tool
 
 HOSTILE = [
     "plain",
@@ -252,9 +253,7 @@ TASK_VALUES = [
 
 
 def test_task_var_and_task_text_reach_go_task_literally(tmp_path: Path) -> None:
-    task = shutil.which("task") or str(Path(sys.executable).with_name("task"))
-    if not Path(task).exists():
-        pytest.skip("go-task is not installed (go-task-bin)")
+    task = tool("task")
     show = "import json, os, sys; json.dump(sorted(os.environ.items()), sys.stdout)"
     env_lines = "".join(f"      V{i}: {task_var(v)}\n" for i, v in enumerate(TASK_VALUES))
     prompts = "".join(

@@ -25,11 +25,8 @@ from typing import Any
 import hcl2
 import pytest
 
-EXAMPLES = sorted(
-    p.name
-    for p in (Path(__file__).parents[1] / "examples").iterdir()
-    if (p / "cluster.yaml").is_file()
-)
+from helpers.paths import EXAMPLES
+
 PACKER_DIR = "infrastructure/packer"
 TOFU_DIR = "infrastructure/tofu"
 BPG = "registry.terraform.io/bpg/proxmox"

@@ -25,19 +25,19 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import host_repos
 import pytest
 from ruamel.yaml import YAML
-from taskfile_harness import TASKFILE, Tree, standins
-from test_precommit import PRE_COMMIT, _snapshot, readme_hook_config
 
-from conftest import ROOT, TOOLS_DIR, tool
 from generator import secrets
 from generator.pipeline import render_tree
+from helpers import host_repos
+from helpers.paths import ROOT, TASKFILE, TOOLS_DIR
+from helpers.precommit import pre_commit, readme_hook_config, snapshot
+from helpers.taskfile_harness import standin_tree
+from helpers.tools import VENV_BIN, child_env, run_captured, stand_in, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CT, TC = host_repos.CLUSTER_TEMPLATE, host_repos.TALOS_CLUSTER
@@ -89,10 +89,10 @@ def readme_yaml(host: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hook_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
-    """This working tree as the hook's repo (test_precommit's snapshot), and one
+    """This working tree as the hook's repo (helpers.precommit's snapshot), and one
     PRE_COMMIT_HOME for the module, so pre-commit installs the hook's environment once."""
     base = tmp_path_factory.mktemp("hook")
-    source, sha = _snapshot(base)
+    source, sha = snapshot(base)
     return source, sha, base / "pre-commit-home"
 
 
@@ -100,31 +100,23 @@ def hook_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Pa
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     stand_ins = tmp_path / "stand-ins"
     host_repos.talhelper(stand_ins)
-    (stand_ins / "editor").write_text(EDITOR)
-    (stand_ins / "editor").chmod(0o755)
-    home = tmp_path / "home"
-    home.mkdir()
-    path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(Path(sys.executable).parent)]
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("SOPS_", "TF_VAR", "PKR_VAR"))}
-    out.update(
+    stand_in(stand_ins / "editor", EDITOR)
+    path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(VENV_BIN)]
+    yield child_env(
+        tmp_path / "home",
+        drop=("SOPS_", "TF_VAR", "PKR_VAR"),
         PATH=os.pathsep.join([*path, os.environ.get("PATH", "/usr/bin:/bin")]),
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHONPATH=str(ROOT),
         NO_COLOR="1",
         EDITOR=str(stand_ins / "editor"),
         EDITS=str(tmp_path / "edits"),
         PIP_DISABLE_PIP_VERSION_CHECK="1",
     )
-    yield out
 
 
 def run(
     env: dict[str, str], cwd: Path, *args: str, timeout: int = 180
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return run_captured(args, cwd=cwd, env=env, timeout=timeout)
 
 
 def prepare_edits(repo: Path, host: str, edits: Path) -> None:
@@ -225,38 +217,28 @@ def every_task_runs_where_it_must(host: str, repo: Path, tmp_path: Path) -> None
     """Each public task of clustergen's Taskfile, run by go-task through the host's root
     Taskfile; the recording stand-ins log every tool's argv and working directory."""
     tmp_path.mkdir()
-    bin_dir = tmp_path / "bin"
-    standins(bin_dir)
-    (tmp_path / "HOME-CANARY").mkdir()
     key = repo / "age.key"
     os.environ["SOPS_AGE_KEY_FILE"] = str(key)
     try:
         rendered = render_tree(repo)
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
-    env = {
-        "PATH": str(bin_dir),
-        "HOME": str(tmp_path / "HOME-CANARY"),
-        "NO_COLOR": "1",
-        "STANDIN_LOG": str(tmp_path / "calls.jsonl"),
-        "ANSWER_ID": rendered.context["schematic"]["id"],
+    # talos-cluster has no secrets.sops.yaml: the tasks take the token from the environment.
+    extra = {
+        "TF_VAR_proxmox_api_token": f"{TOKEN[0]}={TOKEN[1]}",
+        "PKR_VAR_proxmox_token_id": TOKEN[0],
+        "PKR_VAR_proxmox_token_secret": TOKEN[1],
     }
-    if host == TC:  # no secrets.sops.yaml: the tasks take the token from the environment
-        env.update(
-            TF_VAR_proxmox_api_token=f"{TOKEN[0]}={TOKEN[1]}",
-            PKR_VAR_proxmox_token_id=TOKEN[0],
-            PKR_VAR_proxmox_token_secret=TOKEN[1],
-        )
-    tasks = YAML(typ="safe").load(rendered.files[TASKFILE])["tasks"]
-    tree = Tree(
-        repo, repo / "Taskfile.yaml", repo, repo, f"{NAMESPACE[host]}:", env,
-        tmp_path / "calls.jsonl", rendered.context, tasks,
+    tree = standin_tree(
+        tmp_path, rendered.files, rendered.context, root=repo, taskfile=repo / "Taskfile.yaml",
+        config=repo, out=repo, namespace=f"{NAMESPACE[host]}:",
+        extra_env=extra if host == TC else None,
     )  # fmt: skip
     infra = repo / "infrastructure"
     where = {"tofu": infra / "tofu", "packer": infra / "packer"}
     ran: set[str] = set()
     decrypted: set[str] = set()
-    for name, task in tasks.items():
+    for name, task in tree.tasks.items():
         if task.get("internal") or name in ("tofu:apply", "tofu:destroy"):
             continue  # apply needs a plan; destroy is run below
         tree.clear()
@@ -366,7 +348,7 @@ def pre_commit_hook(
     hook_env = {**env, "PRE_COMMIT_HOME": str(home)}
 
     def hook(*args: str) -> subprocess.CompletedProcess[str]:
-        return run(hook_env, repo, str(PRE_COMMIT), *args, timeout=600)
+        return run(hook_env, repo, pre_commit(), *args, timeout=600)
 
     only_host = hook("run", "clustergen", "--files", "makejinja.toml", "Taskfile.yaml")
     assert only_host.returncode == 0 and "(no files to check)Skipped" in only_host.stdout
@@ -385,7 +367,6 @@ def pre_commit_hook(
     assert "Passed" in tried.stdout
 
 
-@pytest.mark.skipif(not PRE_COMMIT.exists(), reason="pre-commit is not installed (test extra)")
 def test_acceptance(
     host_repo: tuple[str, Path],
     env: dict[str, str],
@@ -393,6 +374,7 @@ def test_acceptance(
     hook_source: tuple[Path, str, Path],
 ) -> None:
     """One repo per host through every step, in the order a user meets them."""
+    pre_commit()  # installed (skip, or in CI fail, like every tool)
     host, repo = host_repo
     task_list_and_configure(host, repo, env)
     every_task_runs_where_it_must(host, repo, tmp_path / "tasks")

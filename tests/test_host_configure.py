@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import host_repos
 import pytest
 
-from conftest import EXAMPLES_DIR, ROOT, TOOLS_DIR, tool
+from helpers import host_repos
+from helpers.paths import EXAMPLES_DIR, ROOT, TOOLS_DIR
+from helpers.tools import VENV_BIN, child_env, run_captured, tool
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -37,24 +37,16 @@ def env(tmp_path: Path) -> dict[str, str]:
     stand_ins = tmp_path / "stand-ins"
     stand_ins.mkdir()
     host_repos.talhelper(stand_ins)
-    home = tmp_path / "home"
-    home.mkdir()
-    path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(Path(sys.executable).parent)]
-    out = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    out.update(
+    path = [str(stand_ins), str(TOOLS_DIR / "bin"), str(VENV_BIN)]
+    return child_env(
+        tmp_path / "home",
         PATH=os.pathsep.join([*path, os.environ.get("PATH", "/usr/bin:/bin")]),
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHONPATH=str(ROOT),
         NO_COLOR="1",
     )
-    return out
 
 
 def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    return run_captured(args, cwd=cwd, env=env, timeout=600)
 
 
 @pytest.fixture

@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import host_repos
-import pytest
-
-from conftest import ROOT, tool
 from generator import secrets
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """No SOPS_* variables and a HOME without ~/.config/sops: only the repo's key exists."""
-    home = tmp_path / "home"
-    home.mkdir()
-    out = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    out.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), PYTHONPATH=str(ROOT))
-    return out
-
-
-def clustergen(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+from helpers import host_repos
+from helpers.tools import clustergen, run_captured, tool
 
 
 def makejinja(env: dict[str, str], repo: Path) -> None:
-    done = subprocess.run(
-        [tool("makejinja")], cwd=repo, env=env, capture_output=True, text=True, timeout=300
-    )
+    done = run_captured([tool("makejinja")], cwd=repo, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -53,7 +24,7 @@ def test_init_in_a_subdirectory_of_cluster_template_reuses_the_host_key_and_temp
     template = repo / "templates/config/.sops.yaml.j2"
     template_before = template.read_text()
 
-    done = clustergen(env, repo, "-C", "provision", "init", "--example", "homelab")
+    done = clustergen("-C", "provision", "init", "--example", "homelab", cwd=repo, env=env)
     assert done.returncode == 0, done.stderr
     assert not (repo / "provision/age.key").exists()  # no second key
     assert not (repo / "provision/.sops.yaml").exists()
@@ -75,7 +46,7 @@ def test_init_in_a_subdirectory_of_cluster_template_reuses_the_host_key_and_temp
     assert f'age: "{host_public}"' in rendered and "^provision/secrets" in rendered
 
     # Running init again changes nothing: the rules are there, the key is the host's.
-    again = clustergen(env, repo, "-C", "provision", "init")
+    again = clustergen("-C", "provision", "init", cwd=repo, env=env)
     assert again.returncode == 0, again.stderr
     assert "has clustergen's creation rules" in again.stdout
     assert template.read_text() == text
@@ -84,12 +55,12 @@ def test_init_in_a_subdirectory_of_cluster_template_reuses_the_host_key_and_temp
     # with the host's age.key, without SOPS_AGE_KEY_FILE.
     cluster = repo / "provision/cluster.yaml"
     cluster.write_text(cluster.read_text().replace("  - ansible\n", "  - ansible\n  - capi\n"))
-    render = clustergen(env, repo, "-C", "provision", "render")
+    render = clustergen("-C", "provision", "render", cwd=repo, env=env)
     assert render.returncode == 0, render.stderr
     secret = (repo / "provision/infrastructure/capi/proxmox-credentials.sops.yaml").read_text()
     assert host_public in secret and "kind: Secret" in secret
     assert secrets.PLACEHOLDERS["proxmox_api_token_secret"] not in secret
-    check = clustergen(env, repo, "-C", "provision", "check")
+    check = clustergen("-C", "provision", "check", cwd=repo, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -99,9 +70,7 @@ def test_sops_age_key_file_wins_over_age_key(tmp_path: Path, env: dict[str, str]
     host_repos.git(repo, "init", "-q")
     host_repos.age_identity(repo / "age.key")
     chosen = host_repos.age_identity(tmp_path / "mine.key")
-    done = clustergen(
-        {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "mine.key")}, repo, "-C", "sub", "init"
-    )
+    done = clustergen("-C", "sub", "init", cwd=repo, env=env, age_key=tmp_path / "mine.key")
     assert done.returncode == 0, done.stderr
     assert chosen in (repo / "sub/.sops.yaml").read_text()
     assert not (repo / "sub/age.key").exists()
@@ -115,7 +84,7 @@ def test_a_hand_written_sops_config_is_never_edited(tmp_path: Path, env: dict[st
     config = repo / ".sops.yaml"
     config.write_text(f"creation_rules:\n  - path_regex: ^talos/\n    age: {public}\n")
     before = config.read_bytes()
-    done = clustergen(env, repo, "-C", "provision", "init")
+    done = clustergen("-C", "provision", "init", cwd=repo, env=env)
     assert done.returncode == 0, done.stderr
     assert config.read_bytes() == before
     assert (
@@ -134,7 +103,7 @@ def test_a_hand_written_sops_config_is_never_edited(tmp_path: Path, env: dict[st
     cluster.write_text(
         cluster.read_text() + "provisioners: [capi]\ncapi_spare_addresses: [192.168.22.11]\n"
     )
-    render = clustergen(env, repo, "-C", "provision", "render")
+    render = clustergen("-C", "provision", "render", cwd=repo, env=env)
     assert render.returncode == 0, render.stderr
 
 
@@ -145,7 +114,7 @@ def test_before_the_host_rendered_sops_yaml_init_still_uses_its_template(
     one (the host's render would overwrite it) but put its rules into the template."""
     repo = host_repos.build(reference_dir, host_repos.CLUSTER_TEMPLATE, tmp_path / "repo")
     assert not (repo / ".sops.yaml").exists()
-    done = clustergen(env, repo, "init")
+    done = clustergen("init", cwd=repo, env=env)
     assert done.returncode == 0, done.stderr
     assert not (repo / ".sops.yaml").exists()
     assert "updated templates/config/.sops.yaml.j2" in done.stdout
@@ -169,7 +138,7 @@ def test_a_team_sops_config_with_the_rules_encrypts_for_every_recipient(
     mine = host_repos.age_identity(repo / "age.key")
     teammate = host_repos.age_identity(tmp_path / "teammate.key")
     (repo / ".sops.yaml").write_bytes(sops_config(f"{mine},{teammate}"))
-    done = clustergen(env, repo, "init")
+    done = clustergen("init", cwd=repo, env=env)
     assert done.returncode == 0, done.stderr
     encrypted = (repo / "secrets.sops.yaml").read_text()
     assert mine in encrypted and teammate in encrypted
@@ -182,15 +151,15 @@ def test_age_key_of_the_config_dir_decrypts_outputs_elsewhere_without_churn(
     input and the existing Secret decrypt with that key, so a second render changes nothing."""
     cfg = tmp_path / "cfg"
     cfg.mkdir()
-    done = clustergen(env, cfg, "init", "--example", "homelab")
+    done = clustergen("init", "--example", "homelab", cwd=cfg, env=env)
     assert done.returncode == 0, done.stderr
     cluster = cfg / "cluster.yaml"
     cluster.write_text(cluster.read_text().replace("  - ansible\n", "  - ansible\n  - capi\n"))
     out = tmp_path / "out"
-    first = clustergen(env, tmp_path, "-C", "cfg", "render", "-o", "out")
+    first = clustergen("-C", "cfg", "render", "-o", "out", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     secret = (out / "infrastructure/capi/proxmox-credentials.sops.yaml").read_bytes()
-    second = clustergen(env, tmp_path, "-C", "cfg", "render", "-o", "out")
+    second = clustergen("-C", "cfg", "render", "-o", "out", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout and "could not decrypt" not in second.stderr
     assert (out / "infrastructure/capi/proxmox-credentials.sops.yaml").read_bytes() == secret

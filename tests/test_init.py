@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import stat
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from ruamel.yaml import YAML
 
 from generator import cli, resources, secrets
 from generator.commands.init import GITIGNORE_ENTRIES, sops_config
+from helpers.tools import clustergen
 
-ROOT = Path(__file__).resolve().parents[1]
 CREATED = (
     "cluster.yaml",
     "nodes.yaml",
@@ -38,37 +36,6 @@ def _yaml(data: bytes | str) -> Any:
     )
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A process environment whose HOME holds no age key (never the user's ~/.config/sops)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    out = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SOPS_") and k not in ("HOME", "XDG_CONFIG_HOME")
-    }
-    out.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), PYTHONPATH=str(ROOT))
-    return out
-
-
-def clustergen(
-    env: dict[str, str], cwd: Path, *args: str, key: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    run_env = dict(env)
-    if key is not None:
-        run_env["SOPS_AGE_KEY_FILE"] = str(key)
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def _decrypt(path: Path, key: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
     return _yaml(secrets.decrypt(path))
@@ -80,7 +47,7 @@ def test_init_on_an_empty_dir(
     from pyrage import x25519
 
     target = tmp_path / "new" / "cluster"
-    done = clustergen(env, tmp_path, "-C", "new/cluster", "init")
+    done = clustergen("-C", "new/cluster", "init", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in target.iterdir()) == sorted(CREATED)
     assert done.stdout == snapshot
@@ -122,7 +89,7 @@ def test_init_never_overwrites_and_appends_only_missing_gitignore_entries(
 ) -> None:
     (tmp_path / "cluster.yaml").write_text("cluster_name: mine\n")
     (tmp_path / ".gitignore").write_text("node_modules/\n.terraform/\ntfplan")  # no final \n
-    first = clustergen(env, tmp_path, "init", "--example", "homelab")
+    first = clustergen("init", "--example", "homelab", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "cluster.yaml").read_text() == "cluster_name: mine\n"
     assert "kept cluster.yaml (exists)" in first.stdout
@@ -131,7 +98,7 @@ def test_init_never_overwrites_and_appends_only_missing_gitignore_entries(
     assert sorted(e for e in lines if e in GITIGNORE_ENTRIES) == sorted(GITIGNORE_ENTRIES)
 
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    again = clustergen(env, tmp_path, "init")
+    again = clustergen("init", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     assert "created" not in again.stdout and "updated" not in again.stdout
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
@@ -141,7 +108,7 @@ def test_unknown_example_is_a_usage_error_and_writes_nothing(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     for name in ("nope", "../examples/minimal"):
-        done = clustergen(env, tmp_path, "-C", "d", "init", "--example", name)
+        done = clustergen("-C", "d", "init", "--example", name, cwd=tmp_path, env=env)
         assert done.returncode == 2
         assert done.stderr.count("\n") == 1 and "minimal" in done.stderr
     assert not (tmp_path / "d").exists()
@@ -156,7 +123,7 @@ def test_existing_sops_config_is_used_and_no_stray_key_is_made(
     key = tmp_path / "elsewhere.key"
     key.write_text(f"{identity}\n")
     (tmp_path / ".sops.yaml").write_bytes(sops_config(str(identity.to_public())))
-    done = clustergen(env, tmp_path, "init")
+    done = clustergen("init", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "age.key").exists()
     assert "kept .sops.yaml (exists)" in done.stdout
@@ -169,7 +136,7 @@ def test_existing_sops_config_without_a_rule_writes_nothing(
     (tmp_path / ".sops.yaml").write_text(
         "creation_rules:\n  - path_regex: ^talos/\n    age: age1x\n"
     )
-    done = clustergen(env, tmp_path, "init")
+    done = clustergen("init", cwd=tmp_path, env=env)
     assert done.returncode == 2
     assert "no creation rule for secrets.sops.yaml" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".sops.yaml", "home"]
@@ -183,7 +150,7 @@ def test_existing_age_key_becomes_the_recipient(
     identity = x25519.Identity.generate()
     key = tmp_path / "age.key"
     key.write_text(f"# public key: {identity.to_public()}\n{identity}\n")
-    done = clustergen(env, tmp_path, "init")
+    done = clustergen("init", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert str(identity.to_public()) in (tmp_path / ".sops.yaml").read_text()
     assert _decrypt(tmp_path / "secrets.sops.yaml", key, monkeypatch) == dict(secrets.PLACEHOLDERS)
@@ -198,7 +165,7 @@ def test_init_then_render_twice_changes_nothing_and_leaks_nothing(
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     repo = tmp_path / "repo"
-    done = clustergen(env, tmp_path, "-C", "repo", "init", "--example", "multi-host")
+    done = clustergen("-C", "repo", "init", "--example", "multi-host", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     key = repo / "age.key"
 
@@ -215,7 +182,7 @@ def test_init_then_render_twice_changes_nothing_and_leaks_nothing(
 
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run([*git, "init", "-q"], check=True, env=env)
-    first = clustergen(env, repo, "render", key=key)
+    first = clustergen("render", cwd=repo, env=env, age_key=key)
     assert first.returncode == 0, first.stderr
     subprocess.run([*git, "add", "-A"], check=True, env=env)
     subprocess.run([*git, "commit", "-q", "-m", "first render"], check=True, env=env)
@@ -225,7 +192,7 @@ def test_init_then_render_twice_changes_nothing_and_leaks_nothing(
     assert "age.key" not in tracked
     assert "infrastructure/capi/proxmox-credentials.sops.yaml" in tracked
 
-    second = clustergen(env, repo, "render", key=key)
+    second = clustergen("render", cwd=repo, env=env, age_key=key)
     assert second.returncode == 0, second.stderr
     status = subprocess.run(
         [*git, "status", "--porcelain", "--untracked-files=all"],
@@ -236,7 +203,7 @@ def test_init_then_render_twice_changes_nothing_and_leaks_nothing(
     ).stdout
     assert status == ""
 
-    check = clustergen(env, repo, "check", key=key)
+    check = clustergen("check", cwd=repo, env=env, age_key=key)
     assert check.returncode == 0, check.stdout + check.stderr
     for output in (first, second, check):
         assert all(v not in output.stdout + output.stderr for v in values.values())

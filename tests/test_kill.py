@@ -12,6 +12,8 @@ from pathlib import Path
 
 from generator.pipeline import render_tree
 from generator.sync import MANIFEST, TMP_PREFIX
+from helpers.data import nodes_yaml
+from helpers.tools import clustergen
 
 ROUNDS = 12
 
@@ -31,25 +33,7 @@ def write_config(directory: Path, nodes: int, memory: int) -> None:
         "vm_defaults:\n"
         f"  worker: {{memory: {memory}}}\n"
     )
-    lines = ["nodes:"]
-    for i in range(nodes):
-        host = 10 + i
-        lines += [
-            f"  - name: node-{i}",
-            f"    address: 10.30.{host // 256}.{host % 256}",
-            f"    controller: {'true' if i < 3 else 'false'}",
-            f"    mac_addr: bc:24:11:00:{host // 256:02x}:{host % 256:02x}",
-        ]
-    (directory / "nodes.yaml").write_text("\n".join(lines) + "\n")
-
-
-def clustergen(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    (directory / "nodes.yaml").write_text(nodes_yaml(nodes))
 
 
 def test_kill_during_render_never_corrupts(tmp_path: Path) -> None:

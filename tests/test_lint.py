@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-
-BIN = Path(sys.executable).parent
+from helpers.paths import ROOT
+from helpers.tools import tool
 
 
 @pytest.mark.parametrize(
@@ -19,10 +16,12 @@ BIN = Path(sys.executable).parent
     ids=["ruff-check", "ruff-format", "mypy"],
 )
 def test_tool_is_clean(command: list[str]) -> None:
-    tool = BIN / command[0]
-    if not tool.exists():
-        pytest.skip(f"{command[0]} is not installed (test extra)")
+    # The test extra's exact version (pyproject pins it), not another install on PATH.
     result = subprocess.run(
-        [str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [tool(command[0], prefer_venv=True), *command[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr

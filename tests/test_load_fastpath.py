@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from generator import inputs, load
 from generator.errors import InputError
+from helpers.paths import EXAMPLES_DIR as EXAMPLES
+from helpers.paths import FIXTURES_DIR as FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
-EXAMPLES = Path(__file__).parent.parent / "examples"
 YAML_FILES = sorted([*FIXTURES.rglob("*.yaml"), *EXAMPLES.rglob("*.yaml")])
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from generator import constants, derive, inputs, model, schematic
 from generator.models import PROVISIONERS
+from helpers.paths import FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "valid"
+FIXTURES = FIXTURES_DIR / "valid"
 
 
 def _read(case: str) -> tuple[dict[str, Any], dict[str, Any]]:

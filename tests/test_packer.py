@@ -18,13 +18,13 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
-from conftest import PACKER_PLUGIN_PATH, encrypt_secrets, tool
 from generator import constants, inputs
 from generator.errors import InputError
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, PACKER_PLUGIN_PATH
+from helpers.sops import encrypt_secrets
+from helpers.tools import run_captured, tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
 DIR = "infrastructure/packer"
 FILES = ("talos.pkr.hcl", "variables.pkrvars.hcl", "talos-schematic.yaml")
 Rendered = Callable[[str], dict[str, bytes]]
@@ -275,16 +275,8 @@ def packer(
         "PKR_VAR_proxmox_token_id": "packer@pve!build",
         "PKR_VAR_proxmox_token_secret": "0b6f1f0e-aaaa-bbbb-cccc-444455556666",
     }
-    return subprocess.run(
-        [tool("packer"), *args, "-var-file=variables.pkrvars.hcl", "."],
-        cwd=directory,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    command = [tool("packer"), *args, "-var-file=variables.pkrvars.hcl", "."]
+    return run_captured(command, cwd=directory, env=env, input=stdin, timeout=120)
 
 
 def packer_dir(files: dict[str, bytes], where: Path) -> Path:

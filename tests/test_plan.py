@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES_DIR
 from generator.cli import main
+from helpers.paths import EXAMPLES_DIR
+from helpers.tools import git
 
 WORKER = (
     "  - name: k8s-worker-9\n"
@@ -20,25 +21,6 @@ WORKER = (
     "    mac_addr: bc:24:11:00:22:29\n"
     "    cores: 8\n"
 )
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.email=ci@example.invalid",
-            "-c",
-            "user.name=CI",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
 
 
 @pytest.fixture

@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES_DIR, ROOT
+from helpers.paths import EXAMPLES_DIR, ROOT
+from helpers.precommit import hook_env, pre_commit, readme_hook_config, snapshot
+from helpers.tools import git
 
-PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
-
-needs_pre_commit = pytest.mark.skipif(
-    not PRE_COMMIT.exists(), reason="pre-commit is not installed (test extra)"
-)
 needs_checkout = pytest.mark.skipif(
     not (ROOT / ".git").exists(), reason="needs clustergen as a git checkout"
 )
@@ -79,21 +76,17 @@ def test_hook_files_pattern(path: str) -> None:
     assert _runs_for(path) is HOOK_RUNS[path]
 
 
-@needs_pre_commit
 def test_hook_manifest_is_valid_for_pre_commit() -> None:
+    pre_commit()  # installed (skip, or in CI fail, like every tool)
     from pre_commit.clientlib import load_manifest
 
     (hook,) = load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))
     assert hook["id"] == "clustergen" and hook["pass_filenames"] is False
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=60)
-
-
-@needs_pre_commit
 @needs_checkout
 def test_try_repo_regenerates_then_passes(tmp_path: Path) -> None:
+    command = [pre_commit(), "try-repo", str(ROOT), "clustergen", "--all-files"]
     repo = tmp_path / "cluster-repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -103,13 +96,7 @@ def test_try_repo_regenerates_then_passes(tmp_path: Path) -> None:
         shutil.copy(EXAMPLES_DIR / "homelab" / name, repo / name)
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "inputs")
-    env = {
-        **os.environ,
-        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PATH": f"{PRE_COMMIT.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    }
-    command = [str(PRE_COMMIT), "try-repo", str(ROOT), "clustergen", "--all-files"]
+    env = hook_env(tmp_path / "pre-commit-home")
 
     first = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     # pre-commit's convention: a hook that changed files fails, so they get reviewed and added.
@@ -124,57 +111,13 @@ def test_try_repo_regenerates_then_passes(tmp_path: Path) -> None:
     assert "Passed" in second.stdout
 
 
-def _snapshot(tmp_path: Path) -> tuple[Path, str]:
-    """This working tree (committed or not, without ignored files) as a one-commit git repo:
-    what a user's `repo:` line points at, so the test runs the code under test."""
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    ).stdout.decode()
-    snapshot = tmp_path / "clustergen-src"
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file() and not source.is_symlink():
-            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, snapshot / name)
-    git(snapshot, "init", "-q", "-b", "main")
-    git(snapshot, "-c", "user.email=ci@example.invalid", "-c", "user.name=CI", "add", ".")
-    git(snapshot, "-c", "user.email=ci@example.invalid", "-c", "user.name=CI", "commit", "-qm", "s")
-    sha = subprocess.run(
-        ["git", "-C", str(snapshot), "rev-parse", "HEAD"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
-    return snapshot, sha
-
-
-def readme_hook_config(repo: Path, rev: str) -> str:
-    """The README's .pre-commit-config.yaml, verbatim but for the repository and its rev."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## pre-commit\n", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
-    assert "args: [-C, provision]" in block, block
-    lines = []
-    for line in block.splitlines():
-        if line.strip().startswith("- repo:"):
-            line = line.split("- repo:")[0] + f"- repo: {repo}"
-        elif line.strip().startswith("rev:"):
-            line = line.split("rev:")[0] + f"rev: {rev}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
-@needs_pre_commit
 @needs_checkout
 def test_hook_with_config_in_a_subdirectory(tmp_path: Path) -> None:
     """A host repo keeps clustergen's inputs in provision/; the README's hook config with
     `args: [-C, provision]` regenerates there, then passes; the host's templates/ and
     makejinja.toml alone do not run it."""
-    source, sha = _snapshot(tmp_path)
+    executable = pre_commit()
+    source, sha = snapshot(tmp_path)
     repo = tmp_path / "host-repo"
     (repo / "provision").mkdir(parents=True)
     (repo / "templates/config").mkdir(parents=True)
@@ -188,15 +131,10 @@ def test_hook_with_config_in_a_subdirectory(tmp_path: Path) -> None:
     (repo / ".pre-commit-config.yaml").write_text(readme_hook_config(source, sha))
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "inputs")
-    env = {
-        **os.environ,
-        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PATH": f"{PRE_COMMIT.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    }
+    env = hook_env(tmp_path / "pre-commit-home")
 
     def hook(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [str(PRE_COMMIT), "run", "clustergen", *args]
+        command = [executable, "run", "clustergen", *args]
         return subprocess.run(
             command, cwd=repo, env=env, capture_output=True, text=True, timeout=900
         )
@@ -238,7 +176,7 @@ def test_readme_pip_install_line_installs_from_git(tmp_path: Path) -> None:
         or x.lstrip().startswith("- run: pip install 'clustergen @ git+")
     }
     assert line == "pip install 'clustergen @ git+https://github.com/OWNER/clustergen@REV'"
-    source, sha = _snapshot(tmp_path)
+    source, sha = snapshot(tmp_path)
     requirement = line.split("'")[1].replace(
         "https://github.com/OWNER/clustergen", f"file://{source}"
     )

@@ -18,9 +18,8 @@ from ruamel.yaml import YAML
 
 from generator import derive, inputs, model
 from generator.errors import InputError
+from helpers.paths import EXAMPLE_DIRS as EXAMPLES
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "cluster.yaml").is_file())
 SETTINGS = settings(
     # A deeper hunt: CLUSTERGEN_PROPERTY_EXAMPLES=500 pytest tests/test_properties.py
     max_examples=int(os.environ.get("CLUSTERGEN_PROPERTY_EXAMPLES", "30")),

@@ -26,24 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
-import packer_compat
 import pytest
 from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import disk_volume, split_options
 from proxmox_double.keys import typed_text
-from realtools import (
+from ruamel.yaml import YAML
+from test_real_tofu import TOFU_DIR, assert_vm_matches, rendered_values, tofu_env
+
+from generator.pipeline import render_tree
+from helpers import packer_compat
+from helpers.data import write_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, ROOT
+from helpers.realtools import (
     isolated_env,
     packer_plugin_version,
     pin_built_provider,
     run,
     tofu_init,
-    write_tree,
 )
-from ruamel.yaml import YAML
-from test_real_tofu import TOFU_DIR, assert_vm_matches, rendered_values, tofu_env
-
-from conftest import EXAMPLES, EXAMPLES_DIR, ROOT
-from generator.pipeline import render_tree
 
 PACKER_DIR = "infrastructure/packer"
 TEMPLATE = "talos.pkr.hcl"

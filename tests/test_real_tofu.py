@@ -24,18 +24,12 @@ from typing import Any
 import pytest
 from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import split_options
-from realtools import (
-    isolated_env,
-    pin_built_provider,
-    provider_version,
-    run,
-    tofu_init,
-    write_tree,
-)
 from ruamel.yaml import YAML
 
-from conftest import EXAMPLES, EXAMPLES_DIR, ROOT, TOFU_PLUGIN_DIR
 from generator.pipeline import render_tree
+from helpers.data import write_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, ROOT, TOFU_PLUGIN_DIR
+from helpers.realtools import isolated_env, pin_built_provider, provider_version, run, tofu_init
 
 TOFU_DIR = "infrastructure/tofu"
 TOKEN = "clustergen@pve!tofu=0b6e4a1c-55d2-4f0e-9d51-7c0f2a9e8b13"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from generator import constants
-from generator.cli import main
 from generator.sync import MANIFEST
+from helpers.cli import run_cli as run
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -29,12 +29,6 @@ def tree(root: Path) -> dict[str, str]:
 
 def mtimes(root: Path) -> dict[str, int]:
     return {p.as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def generated(root: Path) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import ROOT
 from generator.cli import COMMANDS, _parser
+from helpers.paths import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

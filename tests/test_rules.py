@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from conftest import write_and_load
 from generator import rules, validate
 from generator.errors import Diagnostic
 from generator.load import Document
+from helpers.data import write_and_load
 
 CLUSTER = """\
 cluster_name: test

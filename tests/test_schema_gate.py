@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from generator import gate, resources, validate
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # As resources.schema_path names them, subdirectories included ("dialects/x.nodes").
 SCHEMA_NAMES = sorted(
     p.relative_to(ROOT / "schemas").as_posix().removesuffix(".schema.json")

@@ -21,6 +21,7 @@ import pytest
 from generator import cli, pipeline, render, settings
 from generator.commands import validate as validate_command
 from generator.errors import InternalError
+from helpers.data import nodes_yaml
 
 BUGS = [
     ValueError("boom"),
@@ -165,16 +166,7 @@ def _many_valid_nodes(config: Path, count: int = 400) -> None:
         "proxmox_endpoint: https://pve.example:8006\n"
         "proxmox_node: pve\n"
     )
-    lines = ["nodes:"]
-    for i in range(count):
-        host = 10 + i
-        lines += [
-            f"  - name: node-{i}",
-            f"    address: 10.30.{host // 256}.{host % 256}",
-            f"    controller: {'true' if i < 3 else 'false'}",
-            f"    mac_addr: bc:24:11:00:{host // 256:02x}:{host % 256:02x}",
-        ]
-    (config / "nodes.yaml").write_text("\n".join(lines) + "\n")
+    (config / "nodes.yaml").write_text(nodes_yaml(count))
 
 
 @pytest.mark.parametrize(

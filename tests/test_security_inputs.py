@@ -9,8 +9,6 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import CAPI_ON_MINIMAL
 from generator import cli, inputs, load, resources, secrets
 from generator.errors import Diagnostic, InputError
 from generator.patterns import ecma_pattern
 from generator.report import format_diagnostics
 from generator.validate import validator_class
+from helpers.data import CAPI_ON_MINIMAL
+from helpers.tools import clustergen
 
 CONTROLS = ("\n", "\r", "\t", "\x00", "\x1b[31m", "\x7f", "\x85", "\u200b", "\u202e", "\u2028")
 # Values for string keys that no example sets and that have no default in the schema.
@@ -402,16 +401,6 @@ def test_a_secret_in_the_endpoint_is_never_echoed(
 # --- inputs that are not regular files ------------------------------------------------------
 
 
-def _clustergen(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture
 def config(example_copy: Callable[[str], Path]) -> Path:
     return example_copy("minimal")
@@ -437,7 +426,7 @@ def test_an_input_that_is_not_a_regular_file_is_refused_at_once(
     target = config / "cluster.yaml"
     target.unlink()
     make(target)
-    result = _clustergen("-C", str(config), command, timeout=60)
+    result = clustergen("-C", str(config), command, timeout=60)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and said in result.stderr
     assert "cluster.yaml:1:1: error: (file): " in result.stderr.splitlines()[0]
@@ -449,7 +438,7 @@ def test_a_fifo_as_secrets_file_does_not_hang(config: Path) -> None:
     text = (config / "cluster.yaml").read_text() + CAPI_ON_MINIMAL
     (config / "cluster.yaml").write_text(text)
     os.mkfifo(config / "secrets.sops.yaml")
-    result = _clustergen("-C", str(config), "check", timeout=60)
+    result = clustergen("-C", str(config), "check", timeout=60)
     assert result.returncode == 1 and "FIFO" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CAPI_ON_MINIMAL, tool
 from generator import cli, filters, output, secrets
 from generator.commands.init import sops_config
 from generator.errors import Diagnostic, InputError
 from generator.pipeline import CREDENTIALS_OUTPUT
+from helpers.data import CAPI_ON_MINIMAL
+from helpers.tools import tool
 
 TOKENS = [
     'ro"ot@pam!clustergen',

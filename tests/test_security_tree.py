@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from generator import cli, constants, resources, safefs, sync
+from helpers.tools import clustergen
 
 SECRET = "AGE-SECRET-KEY-1QQQSECRETSECRETSECRETSECRET"
 TOKEN = "ghp_TOPSECRETTOKEN0123456789"
@@ -54,17 +54,6 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return code, captured.out, captured.err
-
-
-def clustergen(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, **env},
-    )
 
 
 @pytest.fixture
@@ -450,7 +439,9 @@ def test_a_stale_file_name_that_is_not_utf8(cfg: Path, recorded: bool) -> None:
     if recorded:
         _add_to_manifest(cfg, {os.fsdecode(name[len(os.fsencode(str(cfg))) + 1 :]): _sha(data)})
     for command in (["check"], ["render"], ["check"]):
-        result = clustergen("-C", str(cfg), *command, PYTHONIOENCODING="utf-8")
+        result = clustergen(
+            "-C", str(cfg), *command, env={**os.environ, "PYTHONIOENCODING": "utf-8"}
+        )
         assert "Traceback" not in result.stderr, result.stderr
         assert "\x1b" not in result.stdout + result.stderr
         assert result.returncode in (0, 1)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from conftest import ROOT
 from generator import suggest, validate
+from helpers.paths import ROOT
 
 CLUSTER_KEYS = sorted(
     json.loads((ROOT / "schemas/cluster.schema.json").read_text(encoding="utf-8"))["properties"]

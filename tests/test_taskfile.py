@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,10 +13,8 @@ import pytest
 from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
-from conftest import EXAMPLES, ROOT
-
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
-TASK = shutil.which("task") or str(Path(sys.executable).with_name("task"))
+from helpers.paths import EXAMPLES, ROOT, TASKFILE
+from helpers.tools import stand_in, tool
 
 
 def schema_errors(reference_dir: Path, document: Any) -> list[str]:
@@ -45,7 +42,6 @@ def test_schema_check_can_fail(reference_dir: Path) -> None:
     assert schema_errors(reference_dir, {"version": "3", "tasks": {"x": {"cmds": 5}}})
 
 
-@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_go_task_lists_rendered_tasks(
     example: str, tmp_path: Path, rendered: Callable[[str], dict[str, bytes]]
@@ -53,7 +49,7 @@ def test_go_task_lists_rendered_tasks(
     taskfile = tmp_path / "Taskfile.yaml"
     taskfile.write_bytes(rendered(example)[TASKFILE])
     result = subprocess.run(
-        [TASK, "--taskfile", str(taskfile), "--list-all"],
+        [tool("task"), "--taskfile", str(taskfile), "--list-all"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -66,7 +62,6 @@ def test_go_task_lists_rendered_tasks(
         assert (f"* {name}:" in result.stdout) != bool(task.get("internal")), name
 
 
-@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
 def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], Path]) -> None:
     config = example_copy("homelab")
     out = tmp_path / "out"
@@ -75,7 +70,7 @@ def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], 
     def task(name: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [
-                TASK,
+                tool("task"),
                 "--taskfile",
                 str(ROOT / "Taskfile.yaml"),
                 name,
@@ -98,7 +93,6 @@ def test_task_configure_and_check(tmp_path: Path, example_copy: Callable[[str], 
     assert task("check").returncode != 0
 
 
-@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
 def test_sops_finds_the_init_age_key_unless_told_otherwise(
     tmp_path: Path, example_copy: Callable[[str], Path]
 ) -> None:
@@ -120,7 +114,7 @@ def test_sops_finds_the_init_age_key_unless_told_otherwise(
     target.parent.mkdir(parents=True)
     target.write_text(json.dumps(taskfile))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    run = [TASK, "--silent", "--taskfile", str(target), "show-key"]
+    run = [tool("task"), "--silent", "--taskfile", str(target), "show-key"]
     result = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == f"key={tmp_path}/age.key", result.stderr
     env["SOPS_AGE_KEY_FILE"] = "/elsewhere/keys.txt"
@@ -137,7 +131,6 @@ printf '{"id":"%s"}' "$ANSWER_ID"
 """
 
 
-@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_schematic_upload_posts_the_schematic_and_checks_the_id(
     example: str, tmp_path: Path, rendered: Callable[[str], dict[str, bytes]]
@@ -148,9 +141,7 @@ def test_schematic_upload_posts_the_schematic_and_checks_the_id(
     context = render_tree(ROOT / "examples" / example).context
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "curl").write_text(FAKE_CURL)
-    (bin_dir / "curl").chmod(0o755)
+    stand_in(bin_dir / "curl", FAKE_CURL)
     record = tmp_path / "posted.yaml"
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
@@ -158,7 +149,7 @@ def test_schematic_upload_posts_the_schematic_and_checks_the_id(
         "RECORD": str(record),
         "ANSWER_ID": context["schematic"]["id"],
     }
-    run = [TASK, "schematic:upload"]
+    run = [tool("task"), "schematic:upload"]
     if not context["schematic"]["known"]:
         # A given talos_schematic_id: the task only checks that the factory knows it.
         (bin_dir / "curl").write_text('#!/bin/sh\necho "$@" > "$RECORD"\nexit "${FAIL:-0}"\n')

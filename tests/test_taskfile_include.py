@@ -14,22 +14,21 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from taskfile_harness import (
+
+from generator.pipeline import render_tree
+from helpers.data import write_tree
+from helpers.sops import encrypt_secrets
+from helpers.taskfile_harness import (
     EXAMPLE,
     NS,
-    TASKFILE,
     TOKEN_SECRET,
     Tree,
-    encrypt,
     make_tree,
     parent_taskfile,
     run_all,
-    standins,
-    write_tree,
+    standin_tree,
 )
-
-from conftest import tool
-from generator.pipeline import render_tree
+from helpers.tools import tool
 
 # --- B: included from anywhere ---------------------------------------------------------------
 
@@ -42,7 +41,7 @@ def sops_tree(tmp_path: Path, *, out_rel: str, root_rel: str, parent_extra: str 
     for name in ("cluster.yaml", "nodes.yaml"):
         (config / name).write_bytes((EXAMPLE / name).read_bytes())
     key = tmp_path / "age.key"
-    encrypt(config, key, "clustergen@pve!t", TOKEN_SECRET)
+    encrypt_secrets(config, "clustergen@pve!t", TOKEN_SECRET, key=key, rules=True)
     os.environ["SOPS_AGE_KEY_FILE"] = str(key)
     try:
         out = (tmp_path / out_rel).resolve()
@@ -245,7 +244,7 @@ def test_included_from_a_host_repo_every_task_stays_in_its_tree(
     for name in ("cluster.yaml", "nodes.yaml"):
         (config / name).write_bytes((EXAMPLE / name).read_bytes())
     key = repo / "age.key"  # where the host's Taskfile points SOPS_AGE_KEY_FILE
-    encrypt(config, key, "clustergen@pve!t", TOKEN_SECRET)
+    encrypt_secrets(config, "clustergen@pve!t", TOKEN_SECRET, key=key, rules=True)
     # cluster-template's Taskfile sets SOPS_CONFIG to the repo's .sops.yaml, which its
     # makejinja renders; here a copy of clustergen's rules stands for it.
     (repo / ".sops.yaml").write_bytes((config / ".sops.yaml").read_bytes())
@@ -254,22 +253,11 @@ def test_included_from_a_host_repo_every_task_stays_in_its_tree(
         rendered = render_tree(config)
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
-    write_tree(rendered.files, config)
+    write_tree(config, rendered.files)
     (config / "management.kubeconfig").write_text("")
-    bin_dir = tmp_path / "bin"
-    standins(bin_dir)
-    (tmp_path / "HOME-CANARY").mkdir()
-    env = {
-        "PATH": str(bin_dir),
-        "HOME": str(tmp_path / "HOME-CANARY"),
-        "NO_COLOR": "1",
-        "STANDIN_LOG": str(tmp_path / "calls.jsonl"),
-        "ANSWER_ID": rendered.context["schematic"]["id"],
-    }
-    tasks = YAML(typ="safe").load(rendered.files[TASKFILE])["tasks"]
-    tree = Tree(
-        repo, repo / "Taskfile.yaml", config, config, f"{namespace}:", env,
-        tmp_path / "calls.jsonl", rendered.context, tasks,
+    tree = standin_tree(
+        tmp_path, rendered.files, rendered.context, root=repo, taskfile=repo / "Taskfile.yaml",
+        config=config, out=config, namespace=f"{namespace}:",
     )  # fmt: skip
     run_all(tree, ("clustergen@pve!t", TOKEN_SECRET), True)
     tree.clear()

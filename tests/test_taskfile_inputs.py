@@ -15,24 +15,23 @@ from typing import Any
 import jsonschema
 import pytest
 from ruamel.yaml import YAML
-from taskfile_harness import (
+
+from generator import model, render, settings
+from generator.pipeline import render_tree
+from helpers.data import plain, yaml_dump
+from helpers.paths import ROOT, TASKFILE
+from helpers.sops import encrypt_secrets
+from helpers.taskfile_harness import (
     ENDPOINT_SHAPES,
     EXAMPLE,
     FRAGMENTS,
     HOSTILE_TOKEN_ID,
     PAYLOAD,
-    ROOT,
-    TASKFILE,
     TOKEN_SECRET,
-    encrypt,
     make_tree,
-    plain,
     run_all,
-    yaml_dump,
+    token_env,
 )
-
-from generator import model, render, settings
-from generator.pipeline import render_tree
 
 
 def string_inputs(schema_name: str) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
@@ -177,19 +176,11 @@ def test_hostile_inputs_reach_no_tool_as_syntax(
     extra: dict[str, str] = {}
     if with_sops:
         key = tmp_path / "age.key"
-        encrypt(config, key, HOSTILE_TOKEN_ID, TOKEN_SECRET)
+        encrypt_secrets(config, HOSTILE_TOKEN_ID, TOKEN_SECRET, key=key, rules=True)
         monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
         extra["SOPS_AGE_KEY_FILE"] = str(key)
     else:
-        extra = {
-            "TF_VAR_proxmox_api_token": f"{HOSTILE_TOKEN_ID}={TOKEN_SECRET}",
-            "PKR_VAR_proxmox_token_id": HOSTILE_TOKEN_ID,
-            "PKR_VAR_proxmox_token_secret": TOKEN_SECRET,
-            "PROXMOX_API_TOKEN_ID": HOSTILE_TOKEN_ID,
-            "PROXMOX_API_TOKEN_SECRET": TOKEN_SECRET,
-            "PROXMOX_TOKEN": HOSTILE_TOKEN_ID,
-            "PROXMOX_SECRET": TOKEN_SECRET,
-        }
+        extra = token_env(HOSTILE_TOKEN_ID, TOKEN_SECRET)
     rendered = render_tree(config)
     tree = make_tree(
         tmp_path, rendered.files, rendered.context, config=config, out=config, root=config,
@@ -269,18 +260,10 @@ def test_templates_keep_hostile_values_inert_without_validation(
     extra: dict[str, str]
     if with_sops:
         key = tmp_path / "age.key"
-        encrypt(config, key, HOSTILE_TOKEN_ID, TOKEN_SECRET)
+        encrypt_secrets(config, HOSTILE_TOKEN_ID, TOKEN_SECRET, key=key, rules=True)
         extra = {"SOPS_AGE_KEY_FILE": str(key)}
     else:
-        extra = {
-            "TF_VAR_proxmox_api_token": f"{HOSTILE_TOKEN_ID}={TOKEN_SECRET}",
-            "PKR_VAR_proxmox_token_id": HOSTILE_TOKEN_ID,
-            "PKR_VAR_proxmox_token_secret": TOKEN_SECRET,
-            "PROXMOX_API_TOKEN_ID": HOSTILE_TOKEN_ID,
-            "PROXMOX_API_TOKEN_SECRET": TOKEN_SECRET,
-            "PROXMOX_TOKEN": HOSTILE_TOKEN_ID,
-            "PROXMOX_SECRET": TOKEN_SECRET,
-        }
+        extra = token_env(HOSTILE_TOKEN_ID, TOKEN_SECRET)
     tree = make_tree(
         tmp_path, files, context, config=config, out=config, root=config, extra_env=extra
     )

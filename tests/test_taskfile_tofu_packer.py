@@ -15,12 +15,13 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import encrypt_secrets, tool
 from generator.pipeline import render_tree
+from helpers.data import write_tree
+from helpers.paths import EXAMPLES, TASKFILE
+from helpers.sops import encrypt_secrets
+from helpers.taskfile_harness import read_calls
+from helpers.tools import run_captured, stand_in, tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
 PREFIXES = ("packer:", "tofu:")
 # Tasks whose tool talks to the Proxmox VE API, so they need the token.
 TOKEN_TASKS = {
@@ -154,22 +155,17 @@ class Project:
     @classmethod
     def create(cls, config: Path, tools: tuple[str, ...], extra_env: dict[str, str]) -> Project:
         rendered = render_tree(config)
-        for path, data in rendered.files.items():
-            target = config / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        write_tree(config, rendered.files)
         (config / "Taskfile.yaml").write_text(
             'version: "3"\nincludes:\n  infrastructure: ' + TASKFILE + "\n"
         )
         bin_dir = config.parent / "bin"
         bin_dir.mkdir()
         for name in tools:
-            (bin_dir / name).write_text(STANDIN.replace("{python}", sys.executable))
-            (bin_dir / name).chmod(0o755)
+            stand_in(bin_dir / name, STANDIN.replace("{python}", sys.executable))
         # The Image Factory, as packer:build registers the schematic first.
         factory = f'#!/bin/sh\nprintf \'{{"id":"%s"}}\' {rendered.context["schematic"]["id"]}\n'
-        (bin_dir / "curl").write_text(factory)
-        (bin_dir / "curl").chmod(0o755)
+        stand_in(bin_dir / "curl", factory)
         # Nothing else on PATH, so a tool this machine happens to have cannot leak in.
         for name in ("sops", "task", "rm", "sleep", "cat", "mktemp"):
             (bin_dir / name).symlink_to(tool(name))
@@ -182,19 +178,11 @@ class Project:
         return cls(config, env)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.root.parent / "bin" / "task"), "--yes", *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        task = str(self.root.parent / "bin" / "task")
+        return run_captured([task, "--yes", *args], cwd=self.root, env=self.env)
 
     def calls(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+        return read_calls(self.log)
 
 
 def test_tasks_get_the_token_from_sops_exec_env(example_copy: Callable[[str], Path]) -> None:

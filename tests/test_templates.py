@@ -18,15 +18,15 @@ from hypothesis import strategies as st
 from test_ansible import load as load_ansible
 from test_packer import console, packer, packer_dir
 from test_packer import pkrvars as packer_vars
-from test_taskfile import TASK, TASKFILE
 from test_tofu import tfvars, unquote, validated
 
-from conftest import EXAMPLES_DIR
 from generator import talos_templates
 from generator.cli import main
 from generator.errors import InputError
 from generator.inputs import read
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES_DIR, TASKFILE
+from helpers.tools import tool
 
 OTHER_SCHEMATIC = "a" * 64
 HOST_SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
@@ -284,7 +284,6 @@ done
 """
 
 
-@pytest.mark.skipif(not Path(TASK).exists(), reason="go-task is not installed (go-task-bin)")
 def test_schematic_upload_registers_every_schematic(two_schematics: Path, tmp_path: Path) -> None:
     tree = render_tree(two_schematics)
     work = tmp_path / "run"
@@ -299,7 +298,12 @@ def test_schematic_upload_registers_every_schematic(two_schematics: Path, tmp_pa
         "RECORD": str(work / "posted"),
     }
     done = subprocess.run(
-        [TASK, "schematic:upload"], cwd=work, env=env, capture_output=True, text=True, timeout=60
+        [tool("task"), "schematic:upload"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     ids = [t["schematic"]["id"] for t in tree.context["talos_templates"]]

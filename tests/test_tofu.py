@@ -17,11 +17,10 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
-from conftest import TOFU_PLUGIN_DIR, tool
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR, TOFU_PLUGIN_DIR
+from helpers.tools import run_captured, tool
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
-EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "cluster.yaml").is_file())
 DIR = "infrastructure/tofu"
 FILES = ("providers.tf", "variables.tf", "nodes.tf", "outputs.tf", "terraform.tfvars")
 RESOURCE = "proxmox_virtual_environment_vm"
@@ -211,15 +210,7 @@ def tofu(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "CHECKPOINT_DISABLE": "1",
         "TF_DATA_DIR": str(directory / ".terraform"),
     }
-    return subprocess.run(
-        [tool("tofu"), *args],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_captured([tool("tofu"), *args], cwd=directory, env=env, timeout=300)
 
 
 def validated(files: dict[str, bytes], where: Path) -> subprocess.CompletedProcess[str]:

@@ -17,11 +17,12 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import host_repos
 import pytest
 
-from conftest import EXAMPLES_DIR, TOFU_PLUGIN_DIR, tool
 from generator.cli import main
+from helpers import host_repos
+from helpers.paths import EXAMPLES_DIR, TOFU_PLUGIN_DIR
+from helpers.tools import run_captured, tool
 
 HOST_TOFU = host_repos.HOST_TOFU
 MIGRATE = (
@@ -129,15 +130,7 @@ def _tofu(module: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "TF_IN_AUTOMATION": "1",
         "TF_VAR_proxmox_api_token": "root@pam!ci=00000000-0000-0000-0000-000000000000",
     }
-    return subprocess.run(
-        [tool("tofu"), *args, "-no-color"],
-        cwd=module,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_captured([tool("tofu"), *args, "-no-color"], cwd=module, env=env, timeout=300)
 
 
 def _state(path: Path, storage: str) -> None:

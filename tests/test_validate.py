@@ -10,15 +10,14 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import write_and_load
 from generator import derive, resources, validate
 from generator.errors import Diagnostic
 from generator.load import load_yaml
+from helpers.data import write_and_load
+from helpers.paths import EXAMPLE_DIRS as EXAMPLES
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = {name: ROOT / "schemas" / f"{name}.schema.json" for name in ("cluster", "nodes")}
-EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "cluster.yaml").is_file())
-FIXTURES = Path(__file__).parent / "fixtures"
 
 CLUSTER = """\
 cluster_name: test

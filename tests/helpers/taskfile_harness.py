@@ -16,11 +16,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from conftest import ROOT, tool
-from generator.commands.init import sops_config
+from .data import write_tree
+from .paths import EXAMPLES_DIR, TASKFILE
+from .tools import stand_in, tool
 
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
-EXAMPLE = ROOT / "examples" / "multi-host"  # every provisioner, capi included
+EXAMPLE = EXAMPLES_DIR / "multi-host"  # every provisioner, capi included
 NS = "infrastructure"
 
 # Would-be injections: go-task templates, shell syntax that runs `touch PWNED`, controls.
@@ -97,19 +97,6 @@ HOSTILE_TOKEN_ID = 'a\'"{{.ROOT_DIR}}$(touch${IFS}PWNED);|`touch${IFS}PWNED`\\{{
 TOKEN_SECRET = str(uuid.UUID(int=0x0B6F1F0E111122223333444455556666))
 
 
-def yaml_dump(data: Any, path: Path) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        YAML().dump(data, fh)
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
 # --- the string inputs, from the schemas -----------------------------------------------------
 
 
@@ -150,46 +137,24 @@ class Tree:
         )
 
     def calls(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+        return read_calls(self.log)
 
     def clear(self) -> None:
         self.log.unlink(missing_ok=True)
-
-
-def encrypt(config: Path, key_file: Path, token_id: str, secret: str) -> None:
-    from pyrage import x25519
-
-    identity = x25519.Identity.generate()
-    key_file.write_text(f"{identity}\n")
-    plaintext = json.dumps({"proxmox_api_token_id": token_id, "proxmox_api_token_secret": secret})
-    encrypted = subprocess.run(
-        [
-            *(tool("sops"), "encrypt", "--age", str(identity.to_public())),
-            *("--input-type", "json", "--output-type", "yaml", "/dev/stdin"),
-        ],
-        input=plaintext,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (config / "secrets.sops.yaml").write_text(encrypted)
-    (config / ".sops.yaml").write_bytes(sops_config(str(identity.to_public())))
-
-
-def write_tree(files: Mapping[str, bytes], out: Path) -> None:
-    for path, data in files.items():
-        (out / path).parent.mkdir(parents=True, exist_ok=True)
-        (out / path).write_bytes(data)
 
 
 def standins(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True)
     text = STANDIN.format(python=sys.executable, watch=TOKEN_ENV, sops=tool("sops"))
     for name in TOOLS:
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
+        stand_in(bin_dir / name, text)
+
+
+def read_calls(log: Path) -> list[dict[str, Any]]:
+    """The stand-ins' log: one JSON object per call, in order (none when nothing ran)."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def parent_taskfile(root: Path, includes: Mapping[str, str], extra: str = "") -> Path:
@@ -210,24 +175,58 @@ def make_tree(
     extra_env: Mapping[str, str],
     parent_extra: str = "",
 ) -> Tree:
-    write_tree(files, out)
+    """files written to out, included from a new parent Taskfile in root as NS."""
+    write_tree(out, files)
     (config / "management.kubeconfig").write_text("")
+    include = os.path.relpath(out / TASKFILE, root)
+    parent = parent_taskfile(root, {NS: include}, parent_extra)
+    return standin_tree(
+        base, files, context, root=root, taskfile=parent, config=config, out=out,
+        namespace=f"{NS}:", extra_env=extra_env,
+    )  # fmt: skip
+
+
+def standin_tree(
+    base: Path,
+    files: Mapping[str, bytes],
+    context: Mapping[str, Any],
+    *,
+    root: Path,
+    taskfile: Path,
+    config: Path,
+    out: Path,
+    namespace: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> Tree:
+    """A Tree whose tasks (root's taskfile, clustergen's under namespace) find only the
+    recording stand-ins (base/bin) on PATH and an empty HOME (base/HOME-CANARY)."""
     bin_dir = base / "bin"
     standins(bin_dir)
     home = base / "HOME-CANARY"
     home.mkdir()
-    include = os.path.relpath(out / TASKFILE, root)
-    parent = parent_taskfile(root, {NS: include}, parent_extra)
     env = {
         "PATH": str(bin_dir),
         "HOME": str(home),
         "NO_COLOR": "1",
         "STANDIN_LOG": str(base / "calls.jsonl"),
         "ANSWER_ID": context["schematic"]["id"],
-        **extra_env,
+        **(extra_env or {}),
     }
     tasks = YAML(typ="safe").load(files[TASKFILE])["tasks"]
-    return Tree(root, parent, config, out, f"{NS}:", env, base / "calls.jsonl", context, tasks)
+    return Tree(root, taskfile, config, out, namespace, env, base / "calls.jsonl", context, tasks)
+
+
+def token_env(token_id: str, secret: str) -> dict[str, str]:
+    """Every variable a task may take the Proxmox token from, when there is no secrets file."""
+    return {
+        "TF_VAR_proxmox_api_token": f"{token_id}={secret}",
+        "PKR_VAR_proxmox_token_id": token_id,
+        "PKR_VAR_proxmox_token_secret": secret,
+        "PROXMOX_API_TOKEN_ID": token_id,
+        "PROXMOX_API_TOKEN_SECRET": secret,
+        "PROXMOX_TOKEN": token_id,
+        "PROXMOX_SECRET": secret,
+    }
 
 
 # --- what each task must run -----------------------------------------------------------------

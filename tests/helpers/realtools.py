@@ -1,8 +1,8 @@
 """Running the real OpenTofu and Packer (built by scripts/build-tools.sh) from tests.
 
 Offline and isolated: every directory either tool writes to is under the test's tmp dir, no
-registry or checkpoint request is made (providers come from conftest.TOFU_PLUGIN_DIR, Packer
-plugins from conftest.PACKER_PLUGIN_PATH), and every run has a timeout.
+registry or checkpoint request is made (providers come from paths.TOFU_PLUGIN_DIR, Packer
+plugins from paths.PACKER_PLUGIN_PATH), and every run has a timeout.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, PACKER_PLUGIN_PATH, TOFU_PLUGIN_DIR, tool
+from .paths import PACKER_PLUGIN_PATH, TOFU_PLUGIN_DIR
+from .tools import IN_CI, tool
 
 TIMEOUT = 180  # seconds; a hung tool fails its test instead of hanging the suite
 PROVIDER = "bpg/proxmox"
@@ -86,13 +87,6 @@ def run(
     elif ok is not None:
         assert (done.returncode == 0) is ok, shown
     return done
-
-
-def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
-    for path, data in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
 
 
 # --- OpenTofu -------------------------------------------------------------------------------

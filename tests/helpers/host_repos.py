@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
+
+from .tools import git, stand_in
 
 CLUSTER_TEMPLATE = "cluster-template-77cc9f5"
 TALOS_CLUSTER = "talos-cluster-c999e05"
@@ -77,25 +78,6 @@ class Plugin:
 '''
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.email=ci@example.invalid",
-            "-c",
-            "user.name=CI",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-
-
 def age_identity(path: Path) -> str:
     """A new age key at path in age-keygen's format; returns its public key."""
     from pyrage import x25519
@@ -128,9 +110,7 @@ def build(reference: Path, host: str, dest: Path, *, samples: bool = True) -> Pa
 
 def talhelper(bin_dir: Path) -> None:
     """The talhelper STAND-IN in bin_dir."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    (bin_dir / "talhelper").write_text(TALHELPER)
-    (bin_dir / "talhelper").chmod(0o755)
+    stand_in(bin_dir / "talhelper", TALHELPER)
 
 
 def configure_stand_ins(repo: Path, host: str) -> None:

@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from pathlib import Path
-
-
-def tool(name: str) -> str:
-    """The console script of the Python running the tests (the venv's), else PATH's."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which(name)
-    if found is None:
-        raise FileNotFoundError(f"{name} not found: pip install -e '.[test]'")
-    return found
 
 
 def ansible_env(home: Path, **extra: str) -> dict[str, str]:

@@ -1,44 +1,22 @@
-"""`clustergen init --move-secrets`: talos-cluster's token leaves the plaintext cluster.yaml."""
+"""generator/movesecrets.py: `clustergen init --move-secrets` moves talos-cluster's token out of
+the plaintext cluster.yaml."""
 
 from __future__ import annotations
 
-import io
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-from conftest import EXAMPLES_DIR, ROOT
 from generator import validate
 from generator.load import load_yaml
+from helpers.paths import EXAMPLES_DIR
+from helpers.sops import decrypt
+from helpers.tools import clustergen
 
 TOKEN_ID = "terraform@pve!clustergen"
 TOKEN_SECRET = "5f1c1a4e-9d55-4a7e-8f43-2b4a0c7d9e11"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    out = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    out.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), PYTHONPATH=str(ROOT))
-    return out
-
-
-def clustergen(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -69,7 +47,7 @@ def test_init_offers_the_move_and_changes_nothing_without_the_flag(
     config: Path, env: dict[str, str]
 ) -> None:
     before = (config / "cluster.yaml").read_bytes()
-    done = clustergen(env, config, "init")
+    done = clustergen("init", cwd=config, env=env)
     assert done.returncode == 0, done.stderr
     assert (
         "cluster.yaml holds proxmox_api_token_id, proxmox_api_token_secret in plaintext: "
@@ -82,7 +60,7 @@ def test_move_secrets_encrypts_them_and_keeps_the_rest_of_cluster_yaml(
     config: Path, env: dict[str, str]
 ) -> None:
     original = (config / "cluster.yaml").read_text()
-    done = clustergen(env, config, "init", "--move-secrets")
+    done = clustergen("init", "--move-secrets", cwd=config, env=env)
     assert done.returncode == 0, done.stderr
     assert TOKEN_SECRET not in done.stdout + done.stderr
     assert "moved proxmox_api_token_id, proxmox_api_token_secret from cluster.yaml" in done.stdout
@@ -93,19 +71,12 @@ def test_move_secrets_encrypts_them_and_keeps_the_rest_of_cluster_yaml(
     assert cluster.splitlines() == kept
     encrypted = (config / "secrets.sops.yaml").read_text()
     assert TOKEN_SECRET not in encrypted and "ENC[" in encrypted
-    plain = subprocess.run(
-        [shutil.which("sops") or "sops", "--decrypt", str(config / "secrets.sops.yaml")],
-        env={**env, "SOPS_AGE_KEY_FILE": str(config / "age.key")},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    data = YAML(typ="safe").load(io.BytesIO(plain))
+    data = decrypt(config / "secrets.sops.yaml", config / "age.key", env)
     assert data == {"proxmox_api_token_id": TOKEN_ID, "proxmox_api_token_secret": TOKEN_SECRET}
     # The inputs are valid for clustergen now, and the secret reaches the capi Secret.
-    validated = clustergen(env, config, "validate")
+    validated = clustergen("validate", cwd=config, env=env)
     assert validated.returncode == 0, validated.stderr
-    again = clustergen(env, config, "init", "--move-secrets")
+    again = clustergen("init", "--move-secrets", cwd=config, env=env)
     assert again.returncode == 0 and "nothing to move" in again.stdout
 
 
@@ -122,23 +93,17 @@ def test_from_the_host_cluster_yaml_into_a_subdirectory(
         "---\n# host settings\ncluster_name: matherlynet\ncloudflare_token: fake\n"
         f'proxmox_api_token_id: "{TOKEN_ID}"\nproxmox_api_token_secret: "{TOKEN_SECRET}"\n'
     )
-    offered = clustergen(env, repo, "-C", "provision", "init", "--example", "minimal")
+    offered = clustergen("-C", "provision", "init", "--example", "minimal", cwd=repo, env=env)
     assert offered.returncode == 0, offered.stderr
     assert (
         "cluster.yaml holds proxmox_api_token_id, proxmox_api_token_secret in plaintext: "
         "`clustergen init --move-secrets` moves them into provision/secrets.sops.yaml"
     ) in offered.stdout
-    moved = clustergen(env, repo, "-C", "provision", "init", "--move-secrets")
+    moved = clustergen("-C", "provision", "init", "--move-secrets", cwd=repo, env=env)
     assert moved.returncode == 0, moved.stderr
     assert (
         host.read_text()
         == "---\n# host settings\ncluster_name: matherlynet\ncloudflare_token: fake\n"
     )
-    plain = subprocess.run(
-        [shutil.which("sops") or "sops", "--decrypt", str(repo / "provision/secrets.sops.yaml")],
-        env={**env, "SOPS_AGE_KEY_FILE": str(repo / "provision/age.key")},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert YAML(typ="safe").load(io.BytesIO(plain))["proxmox_api_token_secret"] == TOKEN_SECRET
+    data = decrypt(repo / "provision/secrets.sops.yaml", repo / "provision/age.key", env)
+    assert data["proxmox_api_token_secret"] == TOKEN_SECRET

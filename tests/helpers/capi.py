@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
-from taskfile_harness import plain
 
 from generator import inputs, model, render, settings
 from generator.pipeline import render_tree
+from helpers.data import plain
+from helpers.paths import EXAMPLES_DIR, TASKFILE
 
 CAPI_DIR = "infrastructure/capi"
 CLUSTER_YAML = f"{CAPI_DIR}/cluster.yaml"
 KUSTOMIZATION = f"{CAPI_DIR}/kustomization.yaml"
 CREDENTIALS = f"{CAPI_DIR}/proxmox-credentials.sops.yaml"
-TASKFILE = ".taskfiles/infrastructure/Taskfile.yaml"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 SEMVER_V = re.compile(r"^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-0-9a-zA-Z_.+]*)?$")
 CAPMOX_V1ALPHA1 = ("ProxmoxCluster", "ProxmoxMachineTemplate")
@@ -302,7 +302,7 @@ def capi_only(cluster: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def multi_host() -> tuple[Mapping[str, Any], dict[str, bytes]]:
-    rendered = render_tree(Path(__file__).parents[1] / "examples" / "multi-host")
+    rendered = render_tree(EXAMPLES_DIR / "multi-host")
     return rendered.context, rendered.files
 
 
@@ -371,7 +371,7 @@ def variant(
 def render_variant(name: str, config_dir: Path) -> tuple[str, Mapping[str, Any], dict[str, bytes]]:
     """(name, context, files) of the variant, its inputs written to config_dir."""
     source = VARIANT_EXAMPLES.get(name, name)
-    shutil.copytree(Path(__file__).parents[1] / "examples" / source, config_dir, dirs_exist_ok=True)
+    shutil.copytree(EXAMPLES_DIR / source, config_dir, dirs_exist_ok=True)
     cluster, nodes = read_inputs(config_dir)
     write_inputs(config_dir, *variants()[name](cluster, nodes))
     rendered = render_tree(config_dir)

@@ -1,4 +1,5 @@
-"""Plain `makejinja`, configured by the repo's makejinja.toml, renders the same bytes."""
+"""generator/plugin.py: plain `makejinja`, configured by the repo's makejinja.toml, renders the
+same bytes."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, EXAMPLES_DIR
 from generator import resources
 from generator.pipeline import render_tree
+from helpers.paths import EXAMPLES, EXAMPLES_DIR
 
 MAKEJINJA = Path(sys.executable).with_name("makejinja")
 

@@ -1,0 +1,64 @@
+"""YAML data as plain Python; inputs written and loaded; output trees written out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from generator.load import Document, load_yaml
+
+# cluster.yaml lines that turn capi on for examples/minimal (one controller): a control-plane
+# rollout needs a spare address in the IP pool (issue 15).
+CAPI_ON_MINIMAL = "provisioners: [capi]\ncapi_spare_addresses: [192.168.22.11]\n"
+
+
+def plain(value: Any) -> Any:
+    """value with every mapping a dict and every sequence a list (ruamel's types, tuples), as
+    JSON data; a callable (an Ansible argument spec's `type: str`) becomes "<str>", the way the
+    reference's argspec files write it. YAML data holds no callables, so it only changes type."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return f"<{value.__name__}>" if callable(value) else value
+
+
+def yaml_dump(data: Any, path: Path) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        YAML().dump(data, fh)
+
+
+def write_and_load(directory: Path, cluster: str, nodes: str) -> tuple[Document, Document]:
+    """Write cluster.yaml + nodes.yaml into directory and load them as the CLI would."""
+    (directory / "cluster.yaml").write_text(cluster)
+    (directory / "nodes.yaml").write_text(nodes)
+    return (
+        load_yaml(directory / "cluster.yaml", shown="cluster.yaml"),
+        load_yaml(directory / "nodes.yaml", shown="nodes.yaml"),
+    )
+
+
+def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
+    """Each {relative path: bytes} under root, folders made as needed."""
+    for name, data in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def nodes_yaml(count: int) -> str:
+    """nodes.yaml with count nodes in 10.30.0.0/20 from .10 on: three controllers, then
+    workers; each MAC made from its address."""
+    lines = ["nodes:"]
+    for i in range(count):
+        host = 10 + i
+        lines += [
+            f"  - name: node-{i}",
+            f"    address: 10.30.{host // 256}.{host % 256}",
+            f"    controller: {'true' if i < 3 else 'false'}",
+            f"    mac_addr: bc:24:11:00:{host // 256:02x}:{host % 256:02x}",
+        ]
+    return "\n".join(lines) + "\n"
