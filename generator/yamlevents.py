@@ -91,6 +91,8 @@ def _walk(text: str, *, build: bool, unsafe: bool) -> Any:
         if name is not None:
             if build:
                 raise Unusual("anchor")  # the safe loader builds what aliases share
+            if name in anchors:
+                raise Unusual("reused anchor")  # the full load refuses it and words why
             anchors.add(name)
 
     def add(value: Any) -> None:
