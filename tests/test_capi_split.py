@@ -11,6 +11,7 @@ and VM IDs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from test_templates import edit, errors, node
 from test_tofu import unquote
 
 from generator import talos_templates
+from generator.cli import main
 from generator.pipeline import render_tree
 from generator.rules_templates import TWIN_STEP
 from helpers.capi import (
@@ -242,6 +244,24 @@ def test_packer_builds_a_twin_of_every_template(packer_split: Path, tmp_path: Pa
         twin = next(x for x in twins.values() if x["template_vmid"] == t["vmid"])
         assert urls[f"talos-{twin['vmid']}"] == urls[f"talos-{t['vmid']}"]
         assert urls[f"talos-{t['vmid']}"] == t["schematic"]["image_url"]
+
+
+def test_schematic_command_names_each_templates_twin(
+    packer_split: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """capi alone: the user provides the twins, so `schematic` says where each one must be."""
+    twins = {t["template_vmid"]: t for t in render_tree(packer_split).context["capi"]["twins"]}
+    assert main(["schematic", "-C", str(packer_split)]) == 0
+    out = capsys.readouterr().out
+    for twin in twins.values():
+        assert f"cluster api:  {twin['name']} (VM {twin['vmid']}, no cloud-init drive)" in out
+    assert main(["--format", "json", "schematic", "-C", str(packer_split)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    first = twins[data["templates"][0]["vmid"]]
+    assert data["capi_template"] == {"name": first["name"], "vmid": first["vmid"]}
+    assert {t["vmid"]: t["capi_template"]["vmid"] for t in data["templates"]} == {
+        vmid: twin["vmid"] for vmid, twin in twins.items()
+    }
 
 
 # --- rules ---------------------------------------------------------------------------------
