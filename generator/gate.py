@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -20,25 +19,22 @@ from generator import resources
 from generator.controls import control_character
 
 
-def module_name(schema_name: str) -> str:
-    """As scripts/gen_schema_gates.py names the module of schemas/<schema_name>.schema.json."""
-    return "gate_" + re.sub(r"\W", "_", schema_name)
-
-
 @cache
 def gate(schema_name: str) -> Callable[[Any], bool] | None:
     """is_valid(data) of the schema's current generated gate, or None."""
     try:
-        module = importlib.import_module(f"generator._gates.{module_name(schema_name)}")
+        module = importlib.import_module("generator._gates.checks")
     except ImportError:
+        return None
+    check: Callable[[Any], bool] | None = getattr(module, "IS_VALID", {}).get(schema_name)
+    if check is None:
         return None
     try:
         raw = resources.schema_path(schema_name).read_bytes()
     except OSError:
         return None
-    if getattr(module, "SCHEMA_SHA256", None) != hashlib.sha256(raw).hexdigest():
+    if getattr(module, "SCHEMA_SHA256", {}).get(schema_name) != hashlib.sha256(raw).hexdigest():
         return None  # stale: generated from another version of the schema
-    check: Callable[[Any], bool] = module.is_valid
     return check
 
 
