@@ -37,3 +37,8 @@ def owner(node: dict[str, Any], index: int) -> str:
     """nodes[i] (name), for messages that name a node."""
     name = node.get("name")
     return f"nodes[{index}] ({name})" if isinstance(name, str) else f"nodes[{index}]"
+
+
+def used_by(nodes: Document, index: int, node: dict[str, Any], key: str) -> str:
+    """ "is already used by nodes[i] (name) at file:line:col" of the node that had it first."""
+    return f"is already used by {owner(node, index)} at {where(nodes, ['nodes', index, key])}"

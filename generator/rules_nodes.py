@@ -12,7 +12,7 @@ from generator.load import Document
 from generator.rulekit import as_int as _int
 from generator.rulekit import indexed_nodes as _nodes
 from generator.rulekit import owner as _owner
-from generator.rulekit import where as _where
+from generator.rulekit import used_by
 
 
 def _unique(nodes: Document, key: str, label: str, hint: str) -> Iterator[Diagnostic]:
@@ -26,12 +26,8 @@ def _unique(nodes: Document, key: str, label: str, hint: str) -> Iterator[Diagno
             value = value.lower()
         if value in seen:
             j, first = seen[value]
-            yield nodes.diag(
-                ["nodes", i, key],
-                f"{label} {node[key]} of {_owner(node, i)} is already used by {_owner(first, j)} "
-                f"at {_where(nodes, ['nodes', j, key])}",
-                hint,
-            )
+            what = f"{label} {node[key]} of {_owner(node, i)}"
+            yield nodes.diag(["nodes", i, key], f"{what} {used_by(nodes, j, first, key)}", hint)
         else:
             seen[value] = (i, node)
 

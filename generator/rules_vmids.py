@@ -12,6 +12,7 @@ from generator.load import Document, PathPart
 from generator.rulekit import as_int as _int
 from generator.rulekit import indexed_nodes as _nodes
 from generator.rulekit import owner as _owner
+from generator.rulekit import used_by
 from generator.rulekit import where as _where
 
 MAX_VM_ID = 999_999_999
@@ -63,12 +64,7 @@ def vm_ids(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
             first_key = "vm_id" if "vm_id" in first else "address"
             if key == first_key == "address":
                 continue  # both derived from one address: the duplicate address is the error
-            yield nodes.diag(
-                path,
-                f"{what} is already used by {_owner(first, j)} "
-                f"at {_where(nodes, ['nodes', j, first_key])}",
-                fix,
-            )
+            yield nodes.diag(path, f"{what} {used_by(nodes, j, first, first_key)}", fix)
         else:
             seen[value] = (i, node)
 
