@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from generator import resources
@@ -26,7 +26,7 @@ def gate(schema_name: str) -> Callable[[Any], bool] | None:
         module = importlib.import_module("generator._gates.checks")
     except ImportError:
         return None
-    check: Callable[[Any], bool] | None = getattr(module, "IS_VALID", {}).get(schema_name)
+    check: Callable[[Any], object] | None = getattr(module, "CHECKS", {}).get(schema_name)
     if check is None:
         return None
     try:
@@ -35,7 +35,16 @@ def gate(schema_name: str) -> Callable[[Any], bool] | None:
         return None
     if getattr(module, "SCHEMA_SHA256", {}).get(schema_name) != hashlib.sha256(raw).hexdigest():
         return None  # stale: generated from another version of the schema
-    return check
+    return partial(_verdict, check)
+
+
+def _verdict(check: Callable[[Any], object], data: Any) -> bool:
+    """True when the check accepts data; False otherwise (jsonschema then says why)."""
+    try:
+        check(data)
+    except Exception:  # a value error, or data no JSON document could hold
+        return False
+    return True
 
 
 def is_valid(schema_name: str, data: Any) -> bool:

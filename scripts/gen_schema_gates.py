@@ -74,32 +74,19 @@ HEADER = """\
 SCHEMA_SHA256 = {digests}
 
 
+# fastjsonschema's error, raised with a message only (the gate keeps only the verdict).
 class JsonSchemaValueException(ValueError):
-    def __init__(self, message, value=None, name=None, definition=None, rule=None):
-        super().__init__(message)
+    pass
 
 
-class JsonSchemaValuesException(ValueError):
-    def __init__(self, errors):
-        super().__init__("invalid")
+JsonSchemaValuesException = JsonSchemaValueException  # caught, never raised (fast fail)
 
 
 """
 FOOTER = """
 
-def _is_valid(check):
-    def is_valid(data):
-        \"\"\"True when the schema accepts data; False otherwise (jsonschema then says why).\"\"\"
-        try:
-            check(data)
-        except Exception:  # a value error, or data no JSON document could hold
-            return False
-        return True
-
-    return is_valid
-
-
-IS_VALID = {checks}
+# schema name -> its check: returns when the schema accepts data, raises otherwise.
+CHECKS = {checks}
 """
 # The one generated module (gate.py imports it by this name).
 MODULE = "checks"
@@ -346,6 +333,10 @@ def generate(schema_files: dict[str, Path]) -> str:
     if "fastjsonschema" in code:
         raise SystemExit("generated code still imports fastjsonschema")
     code = _lazy_patterns(code)
+    if "JsonSchemaValuesException(" in code or re.search(
+        r"JsonSchemaValueException\([^\n]*\b(value|name|definition|rule)=", code
+    ):
+        raise SystemExit("generated code raises fastjsonschema's errors with details")
     checks = {}
     for name in digests:
         # fastjsonschema's name for the function of a $ref (RefResolver.get_scope_name).
@@ -354,7 +345,7 @@ def generate(schema_files: dict[str, Path]) -> str:
             raise SystemExit(f"{name}: no function {function} in the generated code")
         checks[name] = function
     header = HEADER.format(version=fastjsonschema.VERSION, digests=_literal(digests, repr))
-    footer = FOOTER.format(checks=_literal(checks, "_is_valid({})".format))
+    footer = FOOTER.format(checks=_literal(checks, str))
     return header + code.strip() + "\n" + footer
 
 

@@ -19,14 +19,12 @@ SCHEMA_SHA256 = {
 }
 
 
+# fastjsonschema's error, raised with a message only (the gate keeps only the verdict).
 class JsonSchemaValueException(ValueError):
-    def __init__(self, message, value=None, name=None, definition=None, rule=None):
-        super().__init__(message)
+    pass
 
 
-class JsonSchemaValuesException(ValueError):
-    def __init__(self, errors):
-        super().__init__("invalid")
+JsonSchemaValuesException = JsonSchemaValueException  # caught, never raised (fast fail)
 
 
 VERSION = "2.22.3"
@@ -3862,24 +3860,13 @@ def validate____defs_shared_cluster_pod_cidr(data, custom_formats={}, name_prefi
     return data
 
 
-def _is_valid(check):
-    def is_valid(data):
-        """True when the schema accepts data; False otherwise (jsonschema then says why)."""
-        try:
-            check(data)
-        except Exception:  # a value error, or data no JSON document could hold
-            return False
-        return True
-
-    return is_valid
-
-
-IS_VALID = {
-    'cluster': _is_valid(validate____defs_schema_cluster),
-    'dialects/cluster-template.cluster': _is_valid(validate____defs_schema_dialects_cluster_template_cluster),
-    'dialects/cluster-template.nodes': _is_valid(validate____defs_schema_dialects_cluster_template_nodes),
-    'dialects/talos-cluster.cluster': _is_valid(validate____defs_schema_dialects_talos_cluster_cluster),
-    'dialects/talos-cluster.nodes': _is_valid(validate____defs_schema_dialects_talos_cluster_nodes),
-    'nodes': _is_valid(validate____defs_schema_nodes),
-    'secrets': _is_valid(validate____defs_schema_secrets),
+# schema name -> its check: returns when the schema accepts data, raises otherwise.
+CHECKS = {
+    'cluster': validate____defs_schema_cluster,
+    'dialects/cluster-template.cluster': validate____defs_schema_dialects_cluster_template_cluster,
+    'dialects/cluster-template.nodes': validate____defs_schema_dialects_cluster_template_nodes,
+    'dialects/talos-cluster.cluster': validate____defs_schema_dialects_talos_cluster_cluster,
+    'dialects/talos-cluster.nodes': validate____defs_schema_dialects_talos_cluster_nodes,
+    'nodes': validate____defs_schema_nodes,
+    'secrets': validate____defs_schema_secrets,
 }
