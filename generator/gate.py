@@ -11,35 +11,40 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from generator import resources
 from generator.controls import control_character
 
 
-def module_name(schema_name: str) -> str:
-    """As scripts/gen_schema_gates.py names the module of schemas/<schema_name>.schema.json."""
-    return "gate_" + re.sub(r"\W", "_", schema_name)
-
-
 @cache
 def gate(schema_name: str) -> Callable[[Any], bool] | None:
     """is_valid(data) of the schema's current generated gate, or None."""
     try:
-        module = importlib.import_module(f"generator._gates.{module_name(schema_name)}")
+        module = importlib.import_module("generator._gates.checks")
     except ImportError:
+        return None
+    check: Callable[[Any], object] | None = getattr(module, "CHECKS", {}).get(schema_name)
+    if check is None:
         return None
     try:
         raw = resources.schema_path(schema_name).read_bytes()
     except OSError:
         return None
-    if getattr(module, "SCHEMA_SHA256", None) != hashlib.sha256(raw).hexdigest():
+    if getattr(module, "SCHEMA_SHA256", {}).get(schema_name) != hashlib.sha256(raw).hexdigest():
         return None  # stale: generated from another version of the schema
-    check: Callable[[Any], bool] = module.is_valid
-    return check
+    return partial(_verdict, check)
+
+
+def _verdict(check: Callable[[Any], object], data: Any) -> bool:
+    """True when the check accepts data; False otherwise (jsonschema then says why)."""
+    try:
+        check(data)
+    except Exception:  # a value error, or data no JSON document could hold
+        return False
+    return True
 
 
 def is_valid(schema_name: str, data: Any) -> bool:

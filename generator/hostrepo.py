@@ -86,7 +86,17 @@ def host_template(target: Path) -> Path | None:
     templates/config/.sops.yaml.j2 for <root>/.sops.yaml. Only makejinja.toml files from
     target's folder up to the repo root count (the host runs makejinja at its root)."""
     target = target.resolve() if target.exists() else target.parent.resolve() / target.name
-    for folder in _up_to_root(target.parent):
+    for folder, source, relative, suffix in _sources(target.parent, target):
+        for candidate in (source / f"{relative}{suffix}", source / relative):
+            if candidate.is_file() and _confined(candidate, folder):
+                return candidate
+    return None
+
+
+def _sources(start: Path, target: Path) -> Iterator[tuple[Path, Path, Path, str]]:
+    """(folder, input dir, target relative to the output, jinja suffix) of every
+    makejinja.toml from start up to the repo root whose output holds target."""
+    for folder in _up_to_root(start):
         found = _makejinja(folder)
         if found is None:
             continue
@@ -96,10 +106,7 @@ def host_template(target: Path) -> Path | None:
         except ValueError:
             continue
         for source in inputs:
-            for candidate in (source / f"{relative}{suffix}", source / relative):
-                if candidate.is_file() and _confined(candidate, folder):
-                    return candidate
-    return None
+            yield folder, source, relative, suffix
 
 
 def _confined(path: Path, folder: Path) -> bool:
@@ -123,17 +130,9 @@ def host_templates_under(output_dir: Path) -> list[Path]:
     """Every file the host's makejinja renders into output_dir (a folder clustergen writes)."""
     output_dir = output_dir.resolve() if output_dir.exists() else output_dir
     found: list[Path] = []
-    for folder in _up_to_root(output_dir if output_dir.is_dir() else output_dir.parent):
-        config = _makejinja(folder)
-        if config is None:
-            continue
-        output, inputs, _suffix = config
-        try:
-            relative = output_dir.relative_to(output.resolve())
-        except ValueError:
-            continue
-        for source in inputs:
-            base = source / relative
-            if base.is_dir() and _confined(base, folder):
-                found += sorted(p for p in base.iterdir() if p.is_file() and not p.is_symlink())
+    start = output_dir if output_dir.is_dir() else output_dir.parent
+    for folder, source, relative, _suffix in _sources(start, output_dir):
+        base = source / relative
+        if base.is_dir() and _confined(base, folder):
+            found += sorted(p for p in base.iterdir() if p.is_file() and not p.is_symlink())
     return found

@@ -4,9 +4,14 @@ helper takes what is there and ignores the rest."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from generator.errors import Diagnostic
 from generator.load import Document, PathPart
+
+# A rule: every problem it finds in (cluster.yaml, nodes.yaml).
+Rule = Callable[[Document, Document], Iterator[Diagnostic]]
 
 
 def as_int(value: Any) -> int | None:
@@ -26,3 +31,14 @@ def where(doc: Document, path: list[PathPart]) -> str:
     """file:line:col of path, for messages that name a second place."""
     line, col = doc.locate(path)
     return f"{doc.file}:{line}:{col}"
+
+
+def owner(node: dict[str, Any], index: int) -> str:
+    """nodes[i] (name), for messages that name a node."""
+    name = node.get("name")
+    return f"nodes[{index}] ({name})" if isinstance(name, str) else f"nodes[{index}]"
+
+
+def used_by(nodes: Document, index: int, node: dict[str, Any], key: str) -> str:
+    """ "is already used by nodes[i] (name) at file:line:col" of the node that had it first."""
+    return f"is already used by {owner(node, index)} at {where(nodes, ['nodes', index, key])}"

@@ -185,7 +185,7 @@ def check(text: str) -> None:
 
 def plain(text: str, max_values: int) -> dict[str, Any]:
     """The data of a one-document file whose top level is a mapping, as the round-trip
-    loader plus load._to_plain would give it; Unusual for anything else, including more
+    loader plus plaincopy.to_plain would give it; Unusual for anything else, including more
     than max_values values (load's budget words that)."""
     documents, values = _walk(text, build=True, unsafe=False)
     if len(documents) != 1 or type(documents[0]) is not dict:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import inputs, load
+from generator import inputs, load, plaincopy
 from generator.errors import InputError
 from helpers.paths import EXAMPLES_DIR as EXAMPLES
 from helpers.paths import FIXTURES_DIR as FIXTURES
@@ -109,7 +109,7 @@ def _round_trip(text: str) -> object:
     try:
         yaml = YAML(typ="rt", pure=True)
         yaml.allow_duplicate_keys = False
-        return load._to_plain(yaml.load(text), load._Budget())
+        return plaincopy.to_plain(yaml.load(text), plaincopy.Budget())
     except Exception as exc:
         return type(exc)
 

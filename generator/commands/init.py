@@ -10,250 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import constants, resources, secrets, sopssetup, sync
+from generator import secrets, sync
+from generator.agekey import AGE_KEY, read_identity
 from generator.errors import UsageError
+from generator.init_files import GITIGNORE_ENTRIES, example_dir
+from generator.init_plan import plan
+from generator.init_sops import sops_config
 from generator.load import display_name
 from generator.options import Options
 from generator.output import info
-from generator.safefs import kind, read_file
 
-AGE_KEY = "age.key"
-GITIGNORE = ".gitignore"
-GITIGNORE_ENTRIES = ("age.key", ".terraform/", "*.tfstate*", "tfplan", ".clustergen/lock")
-INPUT_FILES = constants.INPUT_FILES
-AGE_KEY_PREFIX = "AGE-SECRET-KEY-"
-
-
-@dataclass(frozen=True)
-class Planned:
-    name: str
-    data: bytes
-    mode: int = 0o644
-    append: bool = False  # add to an existing file instead of creating it
-    replace: bool = False  # rewrite an existing file (the host's .sops.yaml template)
-
-
-def _examples() -> list[str]:
-    root = resources.examples_dir()
-    return sorted(p.name for p in root.iterdir() if (p / "cluster.yaml").is_file())
-
-
-def _example_dir(name: str) -> Path:
-    known = _examples()
-    # Compare against the list, never join the raw name: it must not walk out of examples/.
-    if name not in known:
-        raise UsageError(f"unknown example {name!r}; choose one of: {', '.join(known)}")
-    return resources.examples_dir() / name
-
-
-def sops_config(recipient: str) -> bytes:
-    """Creation rules, first match wins: the secrets input whole, then Kubernetes Secrets
-    (`*.sops.yaml` outputs) with only data/stringData encrypted so kubectl/kustomize and
-    reviewers still see kind, name and namespace."""
-    return (
-        "# sops creation rules (first match wins), written by clustergen init.\n"
-        "# Decrypting needs the age key: export SOPS_AGE_KEY_FILE=$PWD/age.key\n"
-        "---\n"
-        "creation_rules:\n"
-        "  - path_regex: (^|/)secrets\\.sops\\.ya?ml$\n"
-        f"    age: {recipient}\n"
-        "  - path_regex: \\.sops\\.ya?ml$\n"
-        "    encrypted_regex: ^(data|stringData)$\n"
-        f"    age: {recipient}\n"
-    ).encode()
-
-
-def _placeholder_secrets() -> bytes:
-    return "".join(f"{k}: {v}\n" for k, v in secrets.PLACEHOLDERS.items()).encode("utf-8")
-
-
-def _read_identity(path: Path) -> str:
-    """The public key (recipient) of an existing age key file."""
-    from pyrage import x25519  # type: ignore[import-untyped,unused-ignore]
-
-    try:
-        text = read_file(path, shown=AGE_KEY, cap=1 << 16).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {display_name(path)}: {exc}") from None
-    for line in text.splitlines():
-        if line.strip().startswith(AGE_KEY_PREFIX):
-            try:
-                return str(x25519.Identity.from_str(line.strip()).to_public())
-            except Exception:  # pyrage raises its own error type; never echo the key
-                break
-    raise UsageError(f"{display_name(path)} holds no valid age key (AGE-SECRET-KEY-1...)")
-
-
-def _new_identity() -> tuple[bytes, str]:
-    """(age.key bytes in age-keygen's format, recipient). No `# created:` line: its
-    timestamp would be the one non-deterministic byte in the directory."""
-    from pyrage import x25519  # type: ignore[import-untyped,unused-ignore]
-
-    identity = x25519.Identity.generate()
-    recipient = str(identity.to_public())
-    return f"# public key: {recipient}\n{identity}\n".encode(), recipient
-
-
-def _gitignore_addition(existing: str | None) -> bytes:
-    present = {line.strip() for line in (existing or "").splitlines()}
-    missing = [entry for entry in GITIGNORE_ENTRIES if entry not in present]
-    if not missing:
-        return b""
-    lead = "" if not existing or existing.endswith("\n") else "\n"
-    block = "# clustergen: the age key and local tool state stay out of git\n"
-    if existing:
-        block = "\n" + block
-    return (lead + block + "".join(f"{m}\n" for m in missing)).encode("utf-8")
-
-
-def _sops_rules(
-    config_dir: Path, setup: sopssetup.Setup, recipient: str | None, *, encrypts: bool = True
-) -> tuple[Path | None, list[Planned], list[str]]:
-    """(the .sops.yaml to encrypt with, files to write, notes) for clustergen's creation rules.
-
-    The .sops.yaml is returned only when it exists and already has the rules (it may name a
-    whole team's keys); otherwise init encrypts for the one recipient it has.
-
-    No .sops.yaml anywhere: clustergen writes its own. One the host renders: the rules go
-    into the host's template (never into the rendered file, which the host overwrites). One
-    someone wrote by hand: never edited; the exact lines to add are printed.
-    """
-    if setup.config is None:
-        assert recipient is not None  # no .sops.yaml and no key: init created one
-        return None, [Planned(secrets.SOPS_CONFIG, sops_config(recipient))], []
-    rules = sopssetup.rules_for(config_dir, setup.config.parent)
-    source = setup.template or setup.config
-    shown = display_name(source)
-    text = source.read_text(encoding="utf-8")
-    rendered = setup.config.is_file() and sopssetup.covered(
-        setup.config.read_text(encoding="utf-8"), rules
-    )
-    usable = setup.config if rendered else None
-    if sopssetup.covered(text, rules):
-        has = "has clustergen's creation rules" if setup.template else "exists"
-        return usable, [], [f"{shown} ({has})"]
-    if setup.template is not None:
-        updated = sopssetup.add_to_template(setup.template, rules)
-        if updated is not None:
-            note = f"{display_name(setup.config)} is rendered from it: run `task configure`"
-            return usable, [Planned(str(setup.template), updated, replace=True)], [note]
-    lines = sopssetup.lines_to_add(rules, source, recipient)
-    if recipient is None and encrypts:
-        raise UsageError(f"{shown} has no creation rule for {secrets.SECRETS_FILE}: {lines}")
-    return usable, [], [f"{shown} (not edited): {lines}"]
-
-
-def plan(
-    config_dir: Path, example: str, *, token_in_cluster_yaml: bool = False
-) -> tuple[list[Planned], list[str]]:
-    """(files to write, notes on files left alone).
-
-    token_in_cluster_yaml: the repo keeps the API token in its git-ignored cluster.yaml
-    (talos-cluster), so no secrets.sops.yaml is made.
-    """
-    source = _example_dir(example)
-    todo: list[Planned] = []
-    kept: list[str] = []
-    for name in INPUT_FILES:
-        if _present(config_dir / name):
-            kept.append(f"{name} (exists)")
-        else:
-            todo.append(Planned(name, (source / name).read_bytes()))
-
-    # A link, FIFO or directory where init's key or sops config belong is refused before
-    # anything reads through it.
-    _present(config_dir / AGE_KEY)
-    _present(config_dir / secrets.SOPS_CONFIG)
-    setup = sopssetup.discover(config_dir)
-    recipient: str | None = None
-    if setup.key is not None:
-        # The key sops uses here already (SOPS_AGE_KEY_FILE, or the host repo's age.key):
-        # a second key would encrypt what the host's key cannot open.
-        recipient = _read_identity(setup.key)
-        own = setup.key.resolve() == (config_dir / AGE_KEY).resolve()
-        kept.append(
-            f"{AGE_KEY} (exists)" if own else f"{AGE_KEY} (using {display_name(setup.key)})"
-        )
-    elif setup.config is not None and setup.config.exists():
-        # .sops.yaml names the recipients already; a new key would not be one of them.
-        kept.append(
-            f"{AGE_KEY} (not created: {display_name(setup.config)} exists and names the keys)"
-        )
-    else:
-        key_bytes, recipient = _new_identity()
-        todo.append(Planned(AGE_KEY, key_bytes, mode=0o600))
-
-    # A repo that keeps the token in cluster.yaml gets no secrets.sops.yaml now: init encrypts
-    # nothing, so rules it cannot add are only printed.
-    config, rule_items, rule_notes = _sops_rules(
-        config_dir, setup, recipient, encrypts=not token_in_cluster_yaml
-    )
-    todo += rule_items
-    kept += rule_notes
-
-    if _present(config_dir / secrets.SECRETS_FILE):
-        kept.append(f"{secrets.SECRETS_FILE} (exists)")
-    elif token_in_cluster_yaml:
-        kept.append(f"{secrets.SECRETS_FILE} (not created: the token stays in cluster.yaml)")
-    else:
-        if config is not None:  # its rules name the recipients (maybe a whole team's)
-            encrypted = secrets.encrypt(
-                _placeholder_secrets(),
-                secrets.SECRETS_FILE,
-                config=config.resolve(),
-                cwd=config_dir,
-            )
-        else:
-            if recipient is None:
-                raise UsageError(
-                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {secrets.SOPS_CONFIG} "
-                    f"with clustergen's rules yet to encrypt {secrets.SECRETS_FILE} for: set "
-                    "SOPS_AGE_KEY_FILE, or run the host's `task configure` first"
-                )
-            encrypted = secrets.encrypt(
-                _placeholder_secrets(),
-                secrets.SECRETS_FILE,
-                age_recipients=[recipient],
-                cwd=config_dir,
-            )
-        todo.append(Planned(secrets.SECRETS_FILE, encrypted))
-
-    gitignore = config_dir / GITIGNORE
-    try:
-        existing = (
-            read_file(gitignore, shown=GITIGNORE, cap=1 << 20).decode("utf-8")
-            if _present(gitignore)
-            else None
-        )
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {display_name(gitignore)}: {exc}") from None
-    addition = _gitignore_addition(existing)
-    if addition:
-        todo.append(Planned(GITIGNORE, addition, append=existing is not None))
-    else:
-        kept.append(f"{GITIGNORE} (has every entry)")
-    return todo, kept
-
-
-def _present(path: Path) -> bool:
-    """Whether anything is at path. A regular file is kept as it is; a link (dangling or
-    not), FIFO or directory is refused: init would otherwise read through it, or create a
-    key next to a name it then cannot write (and encrypt for a key it throws away)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(
-            f"{display_name(path)} is {kind(info.st_mode)}: clustergen never follows links "
-            "and writes only regular files; replace it with the file itself or remove it"
-        )
-    return True
+# Other modules and the tests import these from here.
+__all__ = ["GITIGNORE_ENTRIES", "plan", "run", "sops_config"]
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -284,14 +55,14 @@ def _secrets_in_cluster_yaml(config_dir: Path, *, move: bool) -> list[str]:
         offer = movesecrets.offer(config_dir)
         return [offer] if offer else []
     key = hostrepo.age_key(config_dir)
-    return movesecrets.move(config_dir, recipient=_read_identity(key) if key else None)
+    return movesecrets.move(config_dir, recipient=read_identity(key) if key else None)
 
 
 def run(options: Options) -> int:
     config_dir = options.config_dir
     if config_dir.exists() and not config_dir.is_dir():
         raise UsageError(f"{display_name(config_dir)} exists and is not a directory")
-    _example_dir(options.example)  # an unknown example must not leave a new empty directory
+    example_dir(options.example)  # an unknown example must not leave a new empty directory
     created = [p for p in (config_dir, *config_dir.parents) if not p.exists()]
     config_dir.mkdir(parents=True, exist_ok=True)
     schemas = _host_repo(options)

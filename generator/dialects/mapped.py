@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.errors import Diagnostic
 from generator.load import Document, PathPart, format_path
 
 SourcePaths = Mapping[tuple[PathPart, ...], tuple[PathPart, ...]]
@@ -36,18 +35,8 @@ class Mapped(Document):
             return super().locate(path, key=key)
         return self.source.locate(self.source_path(path), key=key)
 
-    def diag(
-        self,
-        path: Sequence[PathPart],
-        message: str,
-        hint: str = "",
-        *,
-        key: bool = False,
-        severity: str = "error",
-    ) -> Diagnostic:
-        line, col = self.locate(path, key=key)
-        shown = format_path(self.source_path(path))
-        return Diagnostic(self.file, line, col, shown, message, hint, severity)
+    def shown_path(self, path: Sequence[PathPart]) -> str:
+        return format_path(self.source_path(path))
 
 
 def mapped(source: Document, data: Any, paths: SourcePaths) -> Mapped:
