@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from generator import gate, validate
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535, "description": "a port"}
 NAME = {"type": "string", "pattern": "^[a-z]+$", "minLength": 1}
