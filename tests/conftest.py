@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.load import Document, load_yaml
+from generator.options import Options
 from generator.pipeline import render_tree
 
 # Ansible, imported by some tests, writes to ~/.ansible unless told otherwise.
@@ -58,7 +59,7 @@ def rendered() -> Callable[[str], dict[str, bytes]]:
 
     def get(name: str) -> dict[str, bytes]:
         if name not in cache:
-            cache[name] = render_tree(EXAMPLES_DIR / name).files
+            cache[name] = render_tree(Options(EXAMPLES_DIR / name)).files
         return cache[name]
 
     return get

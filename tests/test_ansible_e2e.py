@@ -16,6 +16,7 @@ from proxmox_double import ApiCall, ProxmoxDouble, self_signed_cert
 from proxmox_double.tools import ansible_env, tool
 from ruamel.yaml import YAML
 
+from generator.options import Options
 from generator.pipeline import render_tree
 
 try:
@@ -75,7 +76,7 @@ def render_for_double(
     for node in nodes["nodes"]:
         node.update((node_keys or {}).get(node["name"], {}))
     yaml.dump(nodes, root / "nodes.yaml")
-    for path, data in render_tree(root).files.items():
+    for path, data in render_tree(Options(root)).files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
     return root / "infrastructure" / "ansible"

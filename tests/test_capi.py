@@ -30,6 +30,7 @@ from ruamel.yaml import YAML
 
 from generator import derive, inputs, model, render, settings
 from generator.models import capi as capi_model
+from generator.options import Options
 from generator.pipeline import render_tree
 
 CAPI_DIR = "infrastructure/capi"
@@ -312,7 +313,7 @@ def capi_only(cluster: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def multi_host() -> tuple[Mapping[str, Any], dict[str, bytes]]:
-    rendered = render_tree(Path(__file__).parents[1] / "examples" / "multi-host")
+    rendered = render_tree(Options(Path(__file__).parents[1] / "examples" / "multi-host"))
     return rendered.context, rendered.files
 
 
@@ -353,7 +354,7 @@ def variant(
     )
     cluster, nodes = read_inputs(config_dir)
     write_inputs(config_dir, *variants()[example](cluster, nodes))
-    rendered = render_tree(config_dir)
+    rendered = render_tree(Options(config_dir))
     return example, rendered.context, rendered.files
 
 
@@ -549,7 +550,7 @@ def test_renders_are_byte_identical_and_names_stable(
     example_copy: Callable[[str], Path], multi_host: tuple[Mapping[str, Any], dict[str, bytes]]
 ) -> None:
     _, files = multi_host
-    again = render_tree(example_copy("multi-host")).files
+    again = render_tree(Options(example_copy("multi-host"))).files
     assert again[CLUSTER_YAML] == files[CLUSTER_YAML]
     assert again[TASKFILE] == files[TASKFILE]
 
@@ -1037,8 +1038,8 @@ def test_apply_passes_the_sops_token_to_the_secret(
     token of secrets.sops.yaml (kubectl is a stub that records its arguments)."""
     from pyrage import x25519
 
-    from generator import secrets
     from generator.commands.init import sops_config
+    from generator.sops import SOPS_CONFIG, encrypt
 
     task, sops = _tool("task"), _tool("sops")
     identity = x25519.Identity.generate()
@@ -1051,15 +1052,15 @@ def test_apply_passes_the_sops_token_to_the_secret(
     token_id, token_secret = "capi@pve!t" + os.urandom(4).hex(), str(uuid.uuid4())
     plaintext = f'proxmox_api_token_id: "{token_id}"\nproxmox_api_token_secret: "{token_secret}"\n'
     (config / "secrets.sops.yaml").write_bytes(
-        secrets.encrypt(
+        encrypt(
             plaintext.encode(),
             "secrets.sops.yaml",
             age_recipients=[str(identity.to_public())],
             cwd=config,
         )
     )
-    (config / secrets.SOPS_CONFIG).write_bytes(sops_config(str(identity.to_public())))
-    rendered = render_tree(config)
+    (config / SOPS_CONFIG).write_bytes(sops_config(str(identity.to_public())))
+    rendered = render_tree(Options(config))
     (kustomization,) = load_docs(rendered.files[KUSTOMIZATION])
     assert [f"{CAPI_DIR}/{r}" for r in kustomization["resources"]] == [CLUSTER_YAML, CREDENTIALS]
     assert CREDENTIALS in rendered.files

@@ -37,6 +37,7 @@ from test_precommit import PRE_COMMIT, _snapshot, readme_hook_config
 
 from conftest import ROOT, TOOLS_DIR, tool
 from generator import secrets
+from generator.options import Options
 from generator.pipeline import render_tree
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -231,7 +232,7 @@ def every_task_runs_where_it_must(host: str, repo: Path, tmp_path: Path) -> None
     key = repo / "age.key"
     os.environ["SOPS_AGE_KEY_FILE"] = str(key)
     try:
-        rendered = render_tree(repo)
+        rendered = render_tree(Options(repo))
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
     env = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from generator.sync import MANIFEST
+from generator.manifest import MANIFEST
 
 
 def tree(root: Path) -> dict[str, str]:

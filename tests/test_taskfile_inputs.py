@@ -32,6 +32,7 @@ from taskfile_harness import (
 )
 
 from generator import model, render, settings
+from generator.options import Options
 from generator.pipeline import render_tree
 
 
@@ -190,7 +191,7 @@ def test_hostile_inputs_reach_no_tool_as_syntax(
             "PROXMOX_TOKEN": HOSTILE_TOKEN_ID,
             "PROXMOX_SECRET": TOKEN_SECRET,
         }
-    rendered = render_tree(config)
+    rendered = render_tree(Options(config))
     tree = make_tree(
         tmp_path, rendered.files, rendered.context, config=config, out=config, root=config,
         extra_env=extra,

@@ -16,6 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import encrypt_secrets, tool
+from generator.options import Options
 from generator.pipeline import render_tree
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -153,7 +154,7 @@ class Project:
 
     @classmethod
     def create(cls, config: Path, tools: tuple[str, ...], extra_env: dict[str, str]) -> Project:
-        rendered = render_tree(config)
+        rendered = render_tree(Options(config))
         for path, data in rendered.files.items():
             target = config / path
             target.parent.mkdir(parents=True, exist_ok=True)

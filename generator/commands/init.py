@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import resources, secrets, sopssetup, sync
+from generator import resources, secrets, sops, sopssetup, writer
 from generator.errors import UsageError
 from generator.load import display_name
 from generator.options import Options
@@ -125,7 +125,7 @@ def _sops_rules(
     """
     if setup.config is None:
         assert recipient is not None  # no .sops.yaml and no key: init created one
-        return None, [Planned(secrets.SOPS_CONFIG, sops_config(recipient))], []
+        return None, [Planned(sops.SOPS_CONFIG, sops_config(recipient))], []
     rules = sopssetup.rules_for(config_dir, setup.config.parent)
     source = setup.template or setup.config
     shown = display_name(source)
@@ -168,7 +168,7 @@ def plan(
     # A link, FIFO or directory where init's key or sops config belong is refused before
     # anything reads through it.
     _present(config_dir / AGE_KEY)
-    _present(config_dir / secrets.SOPS_CONFIG)
+    _present(config_dir / sops.SOPS_CONFIG)
     setup = sopssetup.discover(config_dir)
     recipient: str | None = None
     if setup.key is not None:
@@ -202,7 +202,7 @@ def plan(
         kept.append(f"{secrets.SECRETS_FILE} (not created: the token stays in cluster.yaml)")
     else:
         if config is not None:  # its rules name the recipients (maybe a whole team's)
-            encrypted = secrets.encrypt(
+            encrypted = sops.encrypt(
                 _placeholder_secrets(),
                 secrets.SECRETS_FILE,
                 config=config.resolve(),
@@ -211,11 +211,11 @@ def plan(
         else:
             if recipient is None:
                 raise UsageError(
-                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {secrets.SOPS_CONFIG} "
+                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {sops.SOPS_CONFIG} "
                     f"with clustergen's rules yet to encrypt {secrets.SECRETS_FILE} for: set "
                     "SOPS_AGE_KEY_FILE, or run the host's `task configure` first"
                 )
-            encrypted = secrets.encrypt(
+            encrypted = sops.encrypt(
                 _placeholder_secrets(),
                 secrets.SECRETS_FILE,
                 age_recipients=[recipient],
@@ -310,7 +310,7 @@ def run(options: Options) -> int:
         path = config_dir / item.name
         try:
             if item.replace:
-                sync.write_atomic(path, item.data)
+                writer.write_atomic(path, item.data)
             elif item.append:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
                 try:
