@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -75,49 +75,27 @@ def _explain_missing(path: Path, found: tuple[Diagnostic, ...]) -> list[Diagnost
     ]
 
 
-def read(
-    config_dir: Path,
-    dialect: str = dialects.AUTO,
-    *,
-    also: Callable[[Inputs], list[Diagnostic]] | None = None,
-) -> Inputs:
+def read(config_dir: Path, dialect: str = dialects.AUTO) -> Inputs:
     """Load cluster.yaml and nodes.yaml and validate them; raise InputError on any error.
 
     dialect: auto (detected from the repo), clustergen, cluster-template or talos-cluster.
-    also: more warnings about valid inputs (the pipeline's), placed with the same positions.
     """
     if not config_dir.is_dir():
         raise UsageError(f"config directory {display_name(config_dir)} does not exist")
+    requested = dialect
     # The C safe loader first. Whenever anything is to be reported (an error or a warning)
     # everything is redone with the round-trip loader, whose positions every message uses:
     # diagnostics read exactly as without the fast path.
-    result = _read(config_dir, dialect, also, fast=True) or _read(
-        config_dir, dialect, also, fast=False
-    )
-    assert result is not None  # only the fast load gives up
-    return result
-
-
-def _read(
-    config_dir: Path,
-    requested: str,
-    also: Callable[[Inputs], list[Diagnostic]] | None,
-    *,
-    fast: bool,
-) -> Inputs | None:
-    """read() with one loader; None when the fast one finds something to report."""
-    docs, found, inline, dialect = _load_and_validate(config_dir, fast=fast, requested=requested)
-    if found and fast:
-        return None
+    docs, found, inline, dialect = _load_and_validate(config_dir, fast=True, requested=requested)
+    if found:
+        docs, found, inline, dialect = _load_and_validate(
+            config_dir, fast=False, requested=requested
+        )
     if inline and (config_dir / SECRETS_FILE).is_file():
         found = [*found, _two_token_places(docs[CLUSTER_FILE])]
     if has_errors(found) or len(docs) < 2:
         raise InputError(found)
-    result = Inputs(config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found), dialect, inline)
-    extra = also(result) if also is not None else []
-    if extra and fast:
-        return None
-    return replace(result, warnings=(*found, *extra)) if extra else result
+    return Inputs(config_dir, docs[CLUSTER_FILE], docs[NODES_FILE], tuple(found), dialect, inline)
 
 
 def _two_token_places(cluster: Document) -> Diagnostic:

@@ -99,8 +99,7 @@ def display_name(path: Path) -> str:
 def read_input(path: Path, shown: str, cap: int = MAX_BYTES) -> bytes:
     """The bytes of an input file: a regular file (never a link, FIFO or device: opened
     without following, without blocking, and checked before reading), at most cap bytes."""
-    from generator.errors import NotRegular
-    from generator.safefs import read_file
+    from generator.safefs import NotRegular, read_file
 
     try:
         return read_file(path, shown=shown, cap=cap)

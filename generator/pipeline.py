@@ -14,6 +14,7 @@ from typing import Any
 
 from generator import derive, inputs, model, output, outtree
 from generator.errors import Diagnostic, KeyUnavailable
+from generator.load import Document, load_yaml
 from generator.options import Options
 
 CREDENTIALS_OUTPUT = "infrastructure/capi/proxmox-credentials.sops.yaml"
@@ -39,16 +40,16 @@ def needs_secrets(cluster: Mapping[str, Any]) -> bool:
     return "capi" in (provisioners or ())
 
 
-def input_warnings(read: inputs.Inputs) -> list[Diagnostic]:
-    """Warnings about the inputs that only a render gives; inputs.read places them with the
-    positions it loads for every message (no second load of cluster.yaml)."""
-    if read.inline_secrets or read.secrets_file is not None:
-        return []
-    if not needs_secrets(read.cluster.data):
-        return []
+def _missing_secrets_warning(read: inputs.Inputs) -> Diagnostic:
+    """capi without secrets.sops.yaml, anchored at cluster.yaml's provisioners. inputs.read
+    loads with positions whenever it reports anything else: those are used then. Only a
+    clean fast load (no positions kept) makes this rare warning load cluster.yaml again."""
     from generator import secrets
 
-    return [secrets.missing_warning(CREDENTIALS_OUTPUT, read.cluster)]
+    cluster = read.cluster
+    if not cluster.positions or type(cluster) is not Document:  # a dialect maps its paths
+        cluster = load_yaml(read.config_dir / inputs.CLUSTER_FILE, shown=cluster.file)
+    return secrets.missing_warning(CREDENTIALS_OUTPUT, cluster)
 
 
 def render_tree(options: Options, *, check: bool = False) -> Rendered:
@@ -62,7 +63,7 @@ def render_tree(options: Options, *, check: bool = False) -> Rendered:
     `unverified`.
     """
     config_dir = options.config_dir
-    read = inputs.read(config_dir, options.dialect, also=input_warnings)
+    read = inputs.read(config_dir, options.dialect)
     warnings = list(read.warnings)
     from generator import render, settings
 
@@ -74,18 +75,21 @@ def render_tree(options: Options, *, check: bool = False) -> Rendered:
     values: Mapping[str, str] | None = None
     key_available = True
     prefetch: Any = None  # seal.Prefetch, when secrets.sops.yaml is decrypted
+    secrets_file = read.secrets_file
     if read.inline_secrets:
         # talos-cluster keeps the token in its git-ignored cluster.yaml: the same secrets,
         # guarded the same way (no output outside *.sops.* may contain them).
         values = dict(read.inline_secrets)
-    elif read.secrets_file is not None and needs_secrets(read.cluster.data):
+    elif needs_secrets(read.cluster.data) and secrets_file is None:
+        warnings.append(_missing_secrets_warning(read))
+    elif needs_secrets(read.cluster.data) and secrets_file is not None:
         from generator import seal, secrets
 
         # The existing encrypted output is decrypted beside secrets.sops.yaml (seal needs
         # its plaintext to keep the ciphertext): two sops calls at once.
         prefetch = seal.Prefetch(seal.existing(snapshot, CREDENTIALS_OUTPUT), key_dir=config_dir)
         try:
-            values = secrets.load_secrets(read.secrets_file, shown=inputs.SECRETS_FILE)
+            values = secrets.load_secrets(secrets_file, shown=inputs.SECRETS_FILE)
             # From here on no printed text (a diff, a message) shows these values.
             output.protect(values)
         except KeyUnavailable:
@@ -103,7 +107,7 @@ def render_tree(options: Options, *, check: bool = False) -> Rendered:
             read.cluster.data,
             read.nodes.data,
             secrets=values,
-            has_secrets_file=read.secrets_file is not None,
+            has_secrets_file=secrets_file is not None,
         )
         files = render.render(context, render_settings)
         return _verify_and_seal(

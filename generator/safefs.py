@@ -6,6 +6,10 @@ into a generated path. So every path is reached one component at a time from a d
 file descriptor (O_DIRECTORY | O_NOFOLLOW), every file is opened with O_NOFOLLOW |
 O_NONBLOCK and checked with fstat before a byte is read, and every read has a cap. The root
 itself is what the user named on the command line; that one is trusted.
+
+Longer than ~300 lines on purpose: one job (reach, read and write paths without following a
+link), and every guarantee above depends on the others (the descriptor walk, the checks
+before open, the capped read, the temp-file write); split, they would be checked apart.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-from generator.errors import NotRegular, UnsafePath, UsageError
+# The refusals are errors.py's; named here too, as callers that read through safefs catch them.
+from generator.errors import NotRegular as NotRegular
+from generator.errors import UnsafePath as UnsafePath
+from generator.errors import UsageError
 
 # Generated files are a few hundred kB for a thousand nodes; anything far larger is not ours.
 MAX_FILE_BYTES = 32 * 1024 * 1024
