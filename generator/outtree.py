@@ -59,13 +59,8 @@ class Entry:
 
     mode: int
     size: int
-    data: bytes | None = None  # the whole file, when it was read whole
-    head: bytes = b""  # its first bytes, when only those were read
+    data: bytes | None = None  # the whole file; None when only its first bytes were read
     error: ClustergenError | None = None  # what reading it raised (not regular, too large)
-
-    @property
-    def regular(self) -> bool:
-        return stat.S_ISREG(self.mode)
 
 
 @dataclass(frozen=True)
@@ -184,19 +179,19 @@ def _entry(tree: Tree, path: str, info: os.stat_result, whole: bool) -> Entry | 
     mode, size = info.st_mode, info.st_size
     if not stat.S_ISREG(mode):  # never opened: opening a FIFO or device has effects
         return Entry(mode, size, error=NotRegular(path, not_followed(kind(mode))))
-    heads: list[bytes] = []
+    seen: list[bool] = []
 
     def want(head: bytes) -> bool:
-        heads.append(head)
+        seen.append(True)
         return whole or manifest.looks_generated(head)
 
     try:
         data = tree.read(path, want=want)
     except ClustergenError as exc:  # swapped meanwhile, larger than the cap, unreadable
         return Entry(mode, size, error=exc)
-    if data is None and not heads:
+    if data is None and not seen:  # removed meanwhile
         return None
-    return Entry(mode, size, data=data, head=b"" if data is not None else heads[0])
+    return Entry(mode, size, data)
 
 
 def _lstat(tree: Tree) -> Stamp | None:

@@ -148,7 +148,7 @@ def test_the_snapshot_never_opens_what_is_not_a_regular_file(tmp_path: Path) -> 
     for name in ("pipe.yaml", "link.yaml"):
         with pytest.raises(safefs.NotRegular):
             snapshot.read(f"infra/{name}")
-    user = snapshot.entries["infra/user.yaml"]
-    assert user.data is None and user.head  # not clustergen's: only its first bytes
+    # Not clustergen's: only its first bytes were read.
+    assert snapshot.entries["infra/user.yaml"].data is None
     assert snapshot.read("infra/user.yaml") == b"user: data\n" * 100  # read when asked
     assert snapshot.read("infra/absent.yaml") is None
