@@ -681,3 +681,35 @@ def test_prefetched_decryption_is_not_used_for_other_bytes(
     link.symlink_to(target)
     # The snapshot never reads through a symlink: nothing to decrypt ahead.
     assert seal.existing(outtree.take(config), link.name) is None
+
+
+def test_the_missing_secrets_warning_has_one_place_with_or_without_other_warnings(
+    example_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """capi without secrets.sops.yaml: anchored at cluster.yaml's provisioners. When inputs.read
+    already loaded with positions (another warning), cluster.yaml is not loaded again."""
+    from generator import load, pipeline
+
+    config = example_copy("multi-host")
+
+    def missing() -> list[Any]:
+        warnings = render_tree(Options(config), check=True).warnings
+        return [w for w in warnings if w.path == "provisioners"]
+
+    (alone,) = missing()
+    assert alone.file.endswith("cluster.yaml") and (alone.line, alone.col) == (55, 3)
+    nodes = config / "nodes.yaml"
+    # A fourth controller: an even count is a warning of its own.
+    text = nodes.read_text().replace("controller: false", "controller: true", 1)
+    nodes.write_text(text)
+    loads: list[Path] = []
+    real = load.load_yaml
+
+    def counting(path: Path, **kwargs: Any) -> Any:
+        loads.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_yaml", counting)
+    (beside,) = missing()
+    assert beside == alone
+    assert loads == []
