@@ -92,9 +92,34 @@ def _prune_empty_dirs(tree: Tree, directories: set[str]) -> None:
                 break
 
 
+def _changed_since_plan(tree: Tree, plan: Plan) -> list[str]:
+    """Paths that are no longer what the plan decided on: a file created or edited, or one
+    removed, after it was read. Never written over: the plan's decision would be stale."""
+    moved = []
+    for change in plan.changes:
+        if change.action != "create" and change.old is None:
+            continue  # not clustergen's (--force overwrites it) or refused: bytes never held
+        try:
+            if tree.read(change.path) == change.old:
+                continue
+        except UnsafePath:  # a link or a FIFO took its place meanwhile
+            pass
+        moved.append(change.path)
+    return moved
+
+
+def moved_message(paths: list[str]) -> str:
+    listing = "\n".join(f"  {path}" for path in paths)
+    return (
+        f"these files changed while clustergen was rendering (nothing was written):\n{listing}\n"
+        "render again"
+    )
+
+
 def apply(root: Path, plan: Plan, *, force: bool = False) -> None:
     """Write the plan. Refuses (before writing anything) when it has conflicts, unless force,
-    and when a generated path is taken by a link, FIFO, device or directory, always."""
+    when a generated path is taken by a link, FIFO, device or directory, always, and when a
+    file it would replace or remove changed after the plan read it (compare and swap)."""
     if plan.refused:
         raise ConflictError(refused_message(plan), [p for p, _ in plan.refused])
     if plan.conflicts and not force:
@@ -106,6 +131,9 @@ def apply(root: Path, plan: Plan, *, force: bool = False) -> None:
         _remove_stale_temp_files(tree, (touched | set(plan.dirs) | {STATE_DIR}) - {"."})
         if not plan.changes and not plan.manifest_changed:
             return
+        moved = _changed_since_plan(tree, plan)
+        if moved:
+            raise ConflictError(moved_message(moved), moved)
         pending = {c.path: digest(c.new) for c in plan.changes if c.new is not None}
 
         def write(path: str, data: bytes, mode: int | None = None) -> None:

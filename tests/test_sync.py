@@ -145,6 +145,23 @@ def test_pending_hashes_make_an_interrupted_render_recoverable(tmp_path: Path) -
     assert (tmp_path / "infra/a").read_bytes() == HEADER + b"THIRD"
 
 
+@pytest.mark.parametrize("change", ["update", "create", "remove"])
+def test_a_file_changed_after_the_plan_is_never_written_over(tmp_path: Path, change: str) -> None:
+    """apply compares what it replaces or removes with what the plan read (compare and swap):
+    a hand edit between plan and write is refused, before anything is written."""
+    render(tmp_path, files(a="1", b="2"))
+    manifest_before = (tmp_path / manifest.MANIFEST).read_bytes()
+    rendered = {"update": files(a="NEW", b="2"), "create": files(a="1", b="2", c="3")}
+    plan = sync.plan(outtree.take(tmp_path, MANAGED), rendered.get(change, files(a="1")))
+    target = tmp_path / "infra" / {"update": "a", "create": "c", "remove": "b"}[change]
+    target.write_bytes(b"the user's edit\n")
+    with pytest.raises(ConflictError, match="changed while clustergen was rendering") as caught:
+        writer.apply(tmp_path, plan, force=True)
+    assert caught.value.paths == (f"infra/{target.name}",)
+    assert target.read_bytes() == b"the user's edit\n"
+    assert (tmp_path / manifest.MANIFEST).read_bytes() == manifest_before
+
+
 def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     render(tmp_path, files(a="1"))
     stale = tmp_path / "infra" / f"{writer.TMP_PREFIX}leftover"
