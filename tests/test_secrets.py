@@ -713,3 +713,30 @@ def test_the_missing_secrets_warning_has_one_place_with_or_without_other_warning
     (beside,) = missing()
     assert beside == alone
     assert loads == []
+
+
+def test_a_check_reads_the_encrypted_output_once(
+    capi_config: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetch, seal and sync.plan all use the snapshot's bytes of the existing
+    credentials output: one read of it, not one per stage."""
+    from generator import safefs, sync
+
+    config, _ = capi_config
+    assert _render(config) == 0
+    opened: list[str] = []
+    real_tree_read, real_read_file = safefs.Tree.read, safefs.read_file
+
+    def tree_read(self: safefs.Tree, rel: str, **kwargs: Any) -> bytes | None:
+        opened.append(rel)
+        return real_tree_read(self, rel, **kwargs)
+
+    def read_file(path: Path, **kwargs: Any) -> bytes:
+        opened.append(path.relative_to(config).as_posix())
+        return real_read_file(path, **kwargs)
+
+    monkeypatch.setattr(safefs.Tree, "read", tree_read)
+    monkeypatch.setattr(safefs, "read_file", read_file)
+    result = render_tree(Options(config), check=True)
+    assert sync.plan(result.snapshot, result.files).changes == ()
+    assert opened.count(CREDENTIALS_OUTPUT) == 1
