@@ -34,9 +34,10 @@ STAGES = (
     ("verify: parse outputs", "generator/verify.py", "verify"),
     ("verify: HCL", "generator/verify.py", "_parse_hcl"),
     ("verify: YAML", "generator/verify.py", "_parse_yaml"),
-    ("secrets.seal", "generator/secrets.py", "seal"),
+    ("outtree.take", "generator/outtree.py", "take"),
+    ("seal.seal", "generator/seal.py", "seal"),
     ("sync.plan", "generator/sync.py", "plan"),
-    ("sync.apply", "generator/sync.py", "apply"),
+    ("writer.apply", "generator/writer.py", "apply"),
     ("unified diff", "generator/sync.py", "unified_diff"),
 )
 
@@ -66,9 +67,10 @@ WRAP = (
     ("generator.verify", "verify"),
     ("generator.verify", "_parse_hcl"),
     ("generator.verify", "_parse_yaml"),
-    ("generator.secrets", "seal"),
+    ("generator.outtree", "take"),
+    ("generator.seal", "seal"),
     ("generator.sync", "plan"),
-    ("generator.sync", "apply"),
+    ("generator.writer", "apply"),
     ("generator.sync", "unified_diff"),
 )
 ALIASES = (

@@ -61,3 +61,33 @@ class InternalError(ClustergenError):
     """A clustergen bug (a template that fails, an unexpected exception): exit 3."""
 
     exit_code = 3
+
+
+class UnsafePath(UsageError):
+    """A path clustergen refuses to use: a link, a FIFO, a device, a file where a directory
+    belongs, or too large. The message names the path as the user knows it."""
+
+    def __init__(self, shown: str, reason: str) -> None:
+        self.shown = shown
+        self.reason = reason
+        super().__init__(f"{shown}: {reason}")
+
+
+class NotRegular(UnsafePath):
+    """The last component exists but is not a regular file (or is too large)."""
+
+
+class KeyUnavailable(UsageError):
+    """sops could not get the data key: no key at all, or a key that is not a recipient.
+
+    `check` catches it to fall back to comparing what it can see without decrypting.
+    """
+
+
+class HCLRejected(ValueError):
+    """HashiCorp's parser refused the text; line is 1-based. Internal to verify, which turns
+    it into a Diagnostic (a clustergen bug)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator import secrets, sopssetup
+from generator import secrets, sops, sopssetup
 from generator.agekey import AGE_KEY, new_identity, read_identity
 from generator.errors import UsageError
 from generator.init_files import (
@@ -42,7 +42,7 @@ def plan(
     # A link, FIFO or directory where init's key or sops config belong is refused before
     # anything reads through it.
     present(config_dir / AGE_KEY)
-    present(config_dir / secrets.SOPS_CONFIG)
+    present(config_dir / sops.SOPS_CONFIG)
     setup = sopssetup.discover(config_dir)
     recipient: str | None = None
     if setup.key is not None:
@@ -76,7 +76,7 @@ def plan(
         kept.append(f"{secrets.SECRETS_FILE} (not created: the token stays in cluster.yaml)")
     else:
         if config is not None:  # its rules name the recipients (maybe a whole team's)
-            encrypted = secrets.encrypt(
+            encrypted = sops.encrypt(
                 placeholder_secrets(),
                 secrets.SECRETS_FILE,
                 config=config.resolve(),
@@ -85,11 +85,11 @@ def plan(
         else:
             if recipient is None:
                 raise UsageError(
-                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {secrets.SOPS_CONFIG} "
+                    f"no age key found (SOPS_AGE_KEY_FILE, age.key) and no {sops.SOPS_CONFIG} "
                     f"with clustergen's rules yet to encrypt {secrets.SECRETS_FILE} for: set "
                     "SOPS_AGE_KEY_FILE, or run the host's `task configure` first"
                 )
-            encrypted = secrets.encrypt(
+            encrypted = sops.encrypt(
                 placeholder_secrets(),
                 secrets.SECRETS_FILE,
                 age_recipients=[recipient],

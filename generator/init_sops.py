@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator import secrets, sopssetup
+from generator import secrets, sops, sopssetup
 from generator.errors import UsageError
 from generator.init_files import Planned
 from generator.load import display_name
@@ -42,7 +42,7 @@ def sops_rules(
     """
     if setup.config is None:
         assert recipient is not None  # no .sops.yaml and no key: init created one
-        return None, [Planned(secrets.SOPS_CONFIG, sops_config(recipient))], []
+        return None, [Planned(sops.SOPS_CONFIG, sops_config(recipient))], []
     rules = sopssetup.rules_for(config_dir, setup.config.parent)
     source = setup.template or setup.config
     shown = display_name(source)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from generator import secrets, sync
+from generator import secrets, sops, writer
 from generator.errors import UsageError
 from generator.load import display_name
 
@@ -99,19 +99,19 @@ def move(config_dir: Path, *, recipient: str | None) -> list[str]:
     data = plaintext(values, existing)
     from generator import sopssetup
 
-    config = secrets.find_config(config_dir)
+    config = sops.find_config(config_dir)
     rules = sopssetup.rules_for(config_dir, config.parent) if config else None
     if config is not None and rules and sopssetup.covered(config.read_text("utf-8"), rules):
         # Its rules name every recipient (maybe a team's), as for every other sops file.
-        sealed = secrets.encrypt(data, secrets.SECRETS_FILE, config=config, cwd=config_dir)
+        sealed = sops.encrypt(data, secrets.SECRETS_FILE, config=config, cwd=config_dir)
     elif recipient is not None:
-        sealed = secrets.encrypt(
+        sealed = sops.encrypt(
             data, secrets.SECRETS_FILE, age_recipients=[recipient], cwd=config_dir
         )
     else:
-        raise UsageError(f"no {secrets.SOPS_CONFIG} rule and no age key: run `clustergen init`")
-    sync.write_atomic(target, sealed)
-    sync.write_atomic(cluster, without_secrets(cluster))
+        raise UsageError(f"no {sops.SOPS_CONFIG} rule and no age key: run `clustergen init`")
+    writer.write_atomic(target, sealed)
+    writer.write_atomic(cluster, without_secrets(cluster))
     keys = ", ".join(sorted(values))
     return [
         f"moved {keys} from {display_name(cluster)} into {display_name(target)} (encrypted)",

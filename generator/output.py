@@ -32,9 +32,9 @@ def forget() -> None:
 def redact(text: str) -> str:
     if not _SECRETS:
         return text
-    from generator import secrets
+    from generator import leaks
 
-    return secrets.redact(text, _SECRETS)
+    return leaks.redact(text, _SECRETS)
 
 
 def write(text: str, stream: TextIO) -> None:

@@ -6,6 +6,10 @@ into a generated path. So every path is reached one component at a time from a d
 file descriptor (O_DIRECTORY | O_NOFOLLOW), every file is opened with O_NOFOLLOW |
 O_NONBLOCK and checked with fstat before a byte is read, and every read has a cap. The root
 itself is what the user named on the command line; that one is trusted.
+
+Longer than ~300 lines on purpose: one job (reach, read and write paths without following a
+link), and every guarantee above depends on the others (the descriptor walk, the checks
+before open, the capped read, the temp-file write); split, they would be checked apart.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
+# The refusals are errors.py's; named here too, as callers that read through safefs catch them.
+from generator.errors import NotRegular as NotRegular
+from generator.errors import UnsafePath as UnsafePath
 from generator.errors import UsageError
 
 # Generated files are a few hundred kB for a thousand nodes; anything far larger is not ours.
@@ -28,20 +35,6 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
-
-
-class UnsafePath(UsageError):
-    """A path clustergen refuses to use: a link, a FIFO, a device, a file where a directory
-    belongs, or too large. The message names the path as the user knows it."""
-
-    def __init__(self, shown: str, reason: str) -> None:
-        self.shown = shown
-        self.reason = reason
-        super().__init__(f"{shown}: {reason}")
-
-
-class NotRegular(UnsafePath):
-    """The last component exists but is not a regular file (or is too large)."""
 
 
 def kind(mode: int) -> str:
@@ -59,7 +52,7 @@ def kind(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "not a regular file"
 
 
-def _not_followed(what: str) -> str:
+def not_followed(what: str) -> str:
     return f"is {what}; clustergen never follows links and reads or writes only regular files"
 
 
@@ -67,7 +60,7 @@ def _read_fd(fd: int, shown: str, cap: int, want: Callable[[bytes], bool] | None
     """Bytes of an open regular file, at most cap; None when want() rejects its head."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
-        raise NotRegular(shown, _not_followed(kind(info.st_mode)))
+        raise NotRegular(shown, not_followed(kind(info.st_mode)))
     # O_NONBLOCK only mattered for opening; a regular file never blocks.
     chunks: list[bytes] = []
     size = 0
@@ -97,12 +90,12 @@ def read_file(path: Path, *, shown: str | None = None, cap: int | None = None) -
     cap = MAX_FILE_BYTES if cap is None else cap
     info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):  # before open: opening a FIFO or device has effects
-        raise NotRegular(shown, _not_followed(kind(info.st_mode)))
+        raise NotRegular(shown, not_followed(kind(info.st_mode)))
     try:
         fd = os.open(path, _READ_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise NotRegular(shown, _not_followed("a symbolic link")) from None
+            raise NotRegular(shown, not_followed("a symbolic link")) from None
         raise
     try:
         data = _read_fd(fd, shown, cap, None)
@@ -140,11 +133,6 @@ class Tree:
         except NotADirectoryError:
             raise UsageError(f"output root {root} exists and is not a directory") from None
         self._dirs[()] = fd
-
-    def __del__(self) -> None:
-        # A Ctrl-C inside __init__ can leave the object without _dirs; __del__ still runs then.
-        if "_dirs" in self.__dict__:
-            self.close()
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -200,7 +188,7 @@ class Tree:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped for a link meanwhile
-                raise UnsafePath(shown, _not_followed("not a directory")) from None
+                raise UnsafePath(shown, not_followed("not a directory")) from None
             raise
         self._dirs[key] = fd
         return fd
@@ -247,14 +235,14 @@ class Tree:
             return None
         if not stat.S_ISREG(info.st_mode):
             # Checked before open: opening a device or FIFO can block or have effects.
-            raise NotRegular(rel, _not_followed(kind(info.st_mode)))
+            raise NotRegular(rel, not_followed(kind(info.st_mode)))
         try:
             fd = os.open(name, _READ_FLAGS, dir_fd=parent)
         except FileNotFoundError:
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise NotRegular(rel, _not_followed("a symbolic link")) from None
+                raise NotRegular(rel, not_followed("a symbolic link")) from None
             raise
         try:
             return _read_fd(fd, rel, cap, want)
@@ -276,7 +264,7 @@ class Tree:
                     mode = 0o644
                 else:
                     if not stat.S_ISREG(info.st_mode):
-                        raise NotRegular(rel, _not_followed(kind(info.st_mode)))
+                        raise NotRegular(rel, not_followed(kind(info.st_mode)))
                     mode = info.st_mode & 0o7777
             tmp = f"{tmp_prefix}{secrets.token_hex(8)}"
             fd = os.open(tmp, _NEW_FLAGS, 0o600, dir_fd=parent)
@@ -332,8 +320,14 @@ class Tree:
         if fd is None:
             return
         for name in sorted(os.listdir(fd)):
-            with contextlib.suppress(FileNotFoundError):
-                yield name, os.stat(name, dir_fd=fd, follow_symlinks=False)
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # named by its path below the root, not by its last part
+                shown = f"{rel_dir}/{name}" if rel_dir else name
+                raise UsageError(f"cannot read {shown}: {exc.strerror or exc}") from None
+            yield name, info
 
     def open_lock(self, rel: str) -> int:
         """A file descriptor of the lock file rel, created if needed, never through a link."""
@@ -342,17 +336,17 @@ class Tree:
         with contextlib.suppress(FileNotFoundError):
             info = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if not stat.S_ISREG(info.st_mode):  # checked before open: a FIFO or device
-                raise NotRegular(rel, _not_followed(kind(info.st_mode)))
+                raise NotRegular(rel, not_followed(kind(info.st_mode)))
         try:
             fd = os.open(
                 name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC, 0o644, dir_fd=parent
             )
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise NotRegular(rel, _not_followed("a symbolic link")) from None
+                raise NotRegular(rel, not_followed("a symbolic link")) from None
             raise UsageError(f"cannot open {rel}: {exc.strerror or exc}") from None
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
-            raise NotRegular(rel, _not_followed(kind(info.st_mode)))
+            raise NotRegular(rel, not_followed(kind(info.st_mode)))
         return fd

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator import hostrepo, secrets
+from generator import hostrepo, secrets, sops
 from generator.load import display_name
 from generator.provisioners import CAPI_CREDENTIALS
 
@@ -99,14 +99,14 @@ class Setup:
 
 def discover(config_dir: Path) -> Setup:
     key = hostrepo.age_key(config_dir)
-    config = secrets.find_config(config_dir)
+    config = sops.find_config(config_dir)
     if config is None:
         # Not rendered yet (a fresh clone before `task configure`): where would the host put it?
         root = hostrepo.repo_root(config_dir) or config_dir.resolve()
         for folder in (config_dir.resolve(), root):
-            template = hostrepo.host_template(folder / secrets.SOPS_CONFIG)
+            template = hostrepo.host_template(folder / sops.SOPS_CONFIG)
             if template is not None:
-                return Setup(key, folder / secrets.SOPS_CONFIG, template)
+                return Setup(key, folder / sops.SOPS_CONFIG, template)
         return Setup(key, None, None)
     return Setup(key, config, hostrepo.host_template(config))
 

@@ -17,21 +17,13 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from generator.errors import Diagnostic, InputError
+from generator.errors import Diagnostic, HCLRejected, InputError
 
 HCL_SUFFIXES = (".tf", ".tfvars", ".hcl")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 # hashicorp/hcl's diagnostics name the (unnamed) input "tmp.hcl" and a range line,col-col.
 _GOHCL_POSITION = re.compile(r"tmp\.hcl:(\d+),(\d+)(?:-\d+(?:,\d+)?)?(: )?")
-
-
-class HCLRejected(ValueError):
-    """HashiCorp's parser refused the text; line is 1-based."""
-
-    def __init__(self, message: str, line: int) -> None:
-        super().__init__(message)
-        self.line = line
 
 
 @cache
@@ -153,7 +145,7 @@ def verify(files: Mapping[str, bytes], skip: Callable[[str, bytes], bool] | None
     """Raise InputError listing every output that does not parse, in the order of files.
 
     skip(path, data): True for bytes known to have passed this check before (see
-    sync.verified); those are not parsed again.
+    outtree.Snapshot.known); those are not parsed again.
     """
     todo = [(p, d) for p, d in files.items() if skip is None or not skip(p, d)]
     hcl = [(p, d) for p, d in todo if p.endswith(HCL_SUFFIXES)]

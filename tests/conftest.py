@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers import paths, session, tools
 
@@ -29,7 +30,7 @@ def rendered() -> Callable[[str], dict[str, bytes]]:
 
     def get(name: str) -> dict[str, bytes]:
         if name not in cache:
-            cache[name] = render_tree(paths.EXAMPLES_DIR / name).files
+            cache[name] = render_tree(Options(paths.EXAMPLES_DIR / name)).files
         return cache[name]
 
     return get

@@ -15,6 +15,7 @@ from ansible.parsing.yaml.loader import AnsibleLoader
 from proxmox_double import ApiCall, ProxmoxDouble, self_signed_cert
 from ruamel.yaml import YAML
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.ansible import ansible_env
 from helpers.tools import tool
@@ -76,7 +77,7 @@ def render_for_double(
     for node in nodes["nodes"]:
         node.update((node_keys or {}).get(node["name"], {}))
     yaml.dump(nodes, root / "nodes.yaml")
-    for path, data in render_tree(root).files.items():
+    for path, data in render_tree(Options(root)).files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
     return root / "infrastructure" / "ansible"

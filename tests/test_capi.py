@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from generator.models import capi as capi_model
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.capi import (
     CAPI_DIR,
@@ -215,7 +216,7 @@ def test_renders_are_byte_identical_and_names_stable(
     example_copy: Callable[[str], Path], multi_host: tuple[Mapping[str, Any], dict[str, bytes]]
 ) -> None:
     _, files = multi_host
-    again = render_tree(example_copy("multi-host")).files
+    again = render_tree(Options(example_copy("multi-host"))).files
     assert again[CLUSTER_YAML] == files[CLUSTER_YAML]
     assert again[TASKFILE] == files[TASKFILE]
 

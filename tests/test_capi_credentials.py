@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator import model, render, settings
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.capi import (
     CAPI_DIR,
@@ -63,7 +64,7 @@ def test_apply_passes_the_sops_token_to_the_secret(
         )
     )
     (config / secrets.SOPS_CONFIG).write_bytes(sops_config(str(identity.to_public())))
-    rendered = render_tree(config)
+    rendered = render_tree(Options(config))
     (kustomization,) = load_docs(rendered.files[KUSTOMIZATION])
     assert [f"{CAPI_DIR}/{r}" for r in kustomization["resources"]] == [CLUSTER_YAML, CREDENTIALS]
     assert CREDENTIALS in rendered.files

@@ -24,6 +24,7 @@ from test_tofu import unquote
 
 from generator import talos_templates
 from generator.cli import main
+from generator.options import Options
 from generator.pipeline import render_tree
 from generator.rules_templates import TWIN_STEP
 from helpers.capi import (
@@ -149,7 +150,7 @@ def test_single_template_keeps_talos_capi_template_vmid(
 
 
 def _context(config: Path) -> Mapping[str, Any]:
-    return render_tree(config).context
+    return render_tree(Options(config)).context
 
 
 def split_config(example_copy: Callable[[str], Path]) -> Path:
@@ -204,7 +205,7 @@ def packer_split(example_copy: Callable[[str], Path]) -> Path:
 
 
 def test_packer_builds_a_twin_of_every_template(packer_split: Path, tmp_path: Path) -> None:
-    tree = render_tree(packer_split)
+    tree = render_tree(Options(packer_split))
     context = tree.context
     variables = unquote(pkrvars(tree.files))
     twins = {t["vmid"]: t for t in context["capi"]["twins"]}
@@ -250,7 +251,9 @@ def test_schematic_command_names_each_templates_twin(
     packer_split: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """capi alone: the user provides the twins, so `schematic` says where each one must be."""
-    twins = {t["template_vmid"]: t for t in render_tree(packer_split).context["capi"]["twins"]}
+    twins = {
+        t["template_vmid"]: t for t in render_tree(Options(packer_split)).context["capi"]["twins"]
+    }
     assert main(["schematic", "-C", str(packer_split)]) == 0
     out = capsys.readouterr().out
     for twin in twins.values():

@@ -19,6 +19,7 @@ import yaml
 from generator import dialects
 from generator.errors import InputError
 from generator.inputs import read
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.cli import run_cli
 from helpers.paths import EXAMPLES_DIR, ROOT
@@ -301,7 +302,7 @@ def tc_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     path = config / "cluster.yaml"
     path.write_text(path.read_text() + "provisioners: [packer, tofu, ansible, capi]\n")
     sops_config(config)
-    return render_tree(config).files
+    return render_tree(Options(config)).files
 
 
 def test_talos_cluster_keys_in_the_opentofu_files(rendered: Any) -> None:
@@ -358,7 +359,7 @@ def test_host_defaults_apply_where_a_host_key_is_absent(tmp_path: Path) -> None:
         cluster.pop(key)
     cluster["proxmox_vm_defaults"] = {"cores": 6}
     write(config, cluster, nodes)
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     values = tfvars(files)
     assert values["proxmox_storage"] == "local-lvm"
     assert values["proxmox_bridge"] == "vmbr0"
@@ -404,12 +405,12 @@ def test_the_token_in_cluster_yaml_is_a_secret_everywhere(tc_all: dict[str, byte
 
 def test_a_leaking_template_is_caught_for_the_inline_token(tmp_path: Path) -> None:
     # The pipeline hands the inline token to the same guard as a decrypted secrets file.
-    from generator import inputs, secrets
+    from generator import inputs, leaks
 
     inline = inputs.read(EXAMPLES_DIR / "talos-cluster").inline_secrets
     assert set(inline) == {"proxmox_api_token_id", "proxmox_api_token_secret"}
     with pytest.raises(InputError) as caught:
-        secrets.guard({"x.tf": b"token = 0d5b6a3c-1b2e-4f5a-9c8d-7e6f5a4b3c2d"}, inline)
+        leaks.guard({"x.tf": b"token = 0d5b6a3c-1b2e-4f5a-9c8d-7e6f5a4b3c2d"}, inline)
     assert "proxmox_api_token_secret" in caught.value.diagnostics[0].message
 
 
@@ -430,7 +431,7 @@ def test_a_bad_token_is_reported_without_its_value(
 
 def test_vlan_modes(tmp_path: Path) -> None:
     # cluster-template: inside Talos, the Proxmox NIC untagged.
-    files = render_tree(EXAMPLES_DIR / "cluster-template").files
+    files = render_tree(Options(EXAMPLES_DIR / "cluster-template")).files
     assert tfvars(files)["node_vlan_tag"] is None
     assert "node_vlan_tag" not in text(files, "infrastructure/packer/variables.pkrvars.hcl")
     # talos-cluster without proxmox_vlan_mode: the same.
@@ -439,9 +440,9 @@ def test_vlan_modes(tmp_path: Path) -> None:
     cluster, nodes = load_example("talos-cluster")
     cluster["proxmox_vlan_mode"] = False
     write(config, cluster, nodes)
-    assert tfvars(render_tree(config).files)["node_vlan_tag"] is None
+    assert tfvars(render_tree(Options(config)).files)["node_vlan_tag"] is None
     # with proxmox_vlan_mode: true, on the NIC (the example).
-    assert tfvars(render_tree(EXAMPLES_DIR / "talos-cluster").files)["node_vlan_tag"] == 30
+    assert tfvars(render_tree(Options(EXAMPLES_DIR / "talos-cluster")).files)["node_vlan_tag"] == 30
     # In-Talos VLAN with CAPI: clustergen cannot put it into Talos, an error.
     cluster["provisioners"] = ["capi"]
     write(config, cluster, nodes)
@@ -458,7 +459,7 @@ def test_versions_from_talenv_and_their_conflict(tmp_path: Path) -> None:
     (config / "talos" / "talenv.yaml").write_text(
         "talosVersion: v1.12.3\nkubernetesVersion: v1.35.2\n"
     )
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     assert '"1.12.3"' in text(files, "infrastructure/packer/variables.pkrvars.hcl")
     cluster, nodes = load_example("cluster-template")
     cluster["talos_version"] = "1.12.4"
@@ -476,7 +477,7 @@ def test_versions_from_talenv_and_their_conflict(tmp_path: Path) -> None:
 
 
 def test_cluster_name_defaults_to_kubernetes_in_cluster_template() -> None:
-    files = render_tree(EXAMPLES_DIR / "cluster-template").files
+    files = render_tree(Options(EXAMPLES_DIR / "cluster-template")).files
     assert all("kubernetes" in n["tags"] for n in tfvars(files)["nodes"].values())
 
 

@@ -32,6 +32,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from generator import secrets
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers import host_repos
 from helpers.paths import ROOT, TASKFILE, TOOLS_DIR
@@ -220,7 +221,7 @@ def every_task_runs_where_it_must(host: str, repo: Path, tmp_path: Path) -> None
     key = repo / "age.key"
     os.environ["SOPS_AGE_KEY_FILE"] = str(key)
     try:
-        rendered = render_tree(repo)
+        rendered = render_tree(Options(repo))
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
     # talos-cluster has no secrets.sops.yaml: the tasks take the token from the environment.

@@ -16,7 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from generator import cli, resources, secrets
+from generator import cli, resources, secrets, sops
 from generator.commands.init import GITIGNORE_ENTRIES, sops_config
 from helpers.tools import clustergen
 
@@ -38,7 +38,7 @@ def _yaml(data: bytes | str) -> Any:
 
 def _decrypt(path: Path, key: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
-    return _yaml(secrets.decrypt(path))
+    return _yaml(sops.decrypt(path))
 
 
 def test_init_on_an_empty_dir(
@@ -74,7 +74,7 @@ def test_init_on_an_empty_dir(
     assert rules[1]["encrypted_regex"] == "^(data|stringData)$"
 
     encrypted = _yaml((target / "secrets.sops.yaml").read_text())
-    assert secrets.is_encrypted(encrypted)
+    assert sops.is_encrypted(encrypted)
     assert all(str(encrypted[k]).startswith("ENC[") for k in secrets.SECRET_KEYS)
     placeholders = _decrypt(target / "secrets.sops.yaml", key, monkeypatch)
     schema = json.loads(resources.schema_path("secrets").read_text())
@@ -177,7 +177,7 @@ def test_init_then_render_twice_changes_nothing_and_leaks_nothing(
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
     plain = "".join(f"{k}: {json.dumps(v)}\n" for k, v in values.items()).encode()
     (repo / "secrets.sops.yaml").write_bytes(
-        secrets.encrypt(plain, "secrets.sops.yaml", config=repo / ".sops.yaml", cwd=repo)
+        sops.encrypt(plain, "secrets.sops.yaml", config=repo / ".sops.yaml", cwd=repo)
     )
 
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
@@ -220,11 +220,11 @@ def test_failed_init_leaves_no_new_directory(
     target = tmp_path / "new" / "cluster"
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr("sys.executable", str(tmp_path / "nowhere" / "python"))
-    secrets.sops_binary.cache_clear()
+    sops.sops_binary.cache_clear()
     try:
         code = cli.main(["-C", str(target), "init"])
     finally:
-        secrets.sops_binary.cache_clear()
+        sops.sops_binary.cache_clear()
     assert code == 2
     assert "sops is not installed" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()

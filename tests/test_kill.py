@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+from generator.manifest import MANIFEST
+from generator.options import Options
 from generator.pipeline import render_tree
-from generator.sync import MANIFEST, TMP_PREFIX
+from generator.writer import TMP_PREFIX
 from helpers.data import nodes_yaml
 from helpers.tools import clustergen
 
@@ -40,7 +42,7 @@ def test_kill_during_render_never_corrupts(tmp_path: Path) -> None:
     variants = {}
     for name, memory in (("a", 4096), ("b", 6144)):
         write_config(tmp_path / name, nodes=80, memory=memory)
-        variants[name] = render_tree(tmp_path / name).files
+        variants[name] = render_tree(Options(tmp_path / name)).files
     assert variants["a"].keys() == variants["b"].keys()
     out = tmp_path / "out"
     started = time.monotonic()
@@ -89,7 +91,8 @@ def test_manifest_temp_of_a_killed_render_is_swept(tmp_path: Path) -> None:
     assert clustergen("-C", str(tmp_path / "a"), "render", "-o", str(out)).returncode == 0
     leftovers = [(out / MANIFEST).parent / f"{TMP_PREFIX}killed"]
     leftovers += [
-        (out / path).parent / f"{TMP_PREFIX}killed" for path in render_tree(tmp_path / "a").files
+        (out / path).parent / f"{TMP_PREFIX}killed"
+        for path in render_tree(Options(tmp_path / "a")).files
     ]
     for leftover in leftovers:
         leftover.write_bytes(b"partial")

@@ -20,6 +20,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from generator import constants, inputs
 from generator.errors import InputError
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, PACKER_PLUGIN_PATH
 from helpers.sops import encrypt_secrets
@@ -33,7 +34,7 @@ Rendered = Callable[[str], dict[str, bytes]]
 @functools.cache
 def context(example: str) -> Any:
     """The template context of an example (rendering is slow, so once per module)."""
-    return render_tree(EXAMPLES_DIR / example).context
+    return render_tree(Options(EXAMPLES_DIR / example)).context
 
 
 def text(files: dict[str, bytes], name: str) -> str:
@@ -159,10 +160,10 @@ def test_template_writes_the_factory_image_of_the_model(example: str, rendered: 
 def test_image_follows_secureboot_platform_and_arch(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("minimal")
     set_cluster(config, talos_secureboot=False, talos_version="1.11.5")
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     url = image_url(files)
     assert url.endswith("/v1.11.5/nocloud-amd64.raw.xz")
-    assert url == render_tree(config).context["schematic"]["image_url"]
+    assert url == render_tree(Options(config)).context["schematic"]["image_url"]
 
 
 def test_vlan_tag_only_when_set(rendered: Rendered) -> None:
@@ -204,7 +205,7 @@ def test_guest_agent_follows_the_extension(example_copy: Callable[[str], Path]) 
         talos_extensions=["siderolabs/iscsi-tools"],
         packer_build_address="192.168.22.250",
     )
-    assert pkrvars(render_tree(config).files)["qemu_agent"] is False
+    assert pkrvars(render_tree(Options(config)).files)["qemu_agent"] is False
 
 
 def test_token_reaches_packer_only_from_the_environment(
@@ -214,7 +215,7 @@ def test_token_reaches_packer_only_from_the_environment(
     token = "root@pam!packer"
     secret = "0b6f1f0e-aaaa-bbbb-cccc-444455556666"
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(encrypt_secrets(config, token, secret)))
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     for path, data in files.items():
         if not path.endswith(".sops.yaml"):
             assert secret.encode() not in data and token.encode() not in data, path
@@ -225,7 +226,7 @@ def test_token_reaches_packer_only_from_the_environment(
 def test_no_packer_files_when_packer_is_disabled(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("minimal")
     set_cluster(config, provisioners=["tofu"])
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     assert not [p for p in files if p.startswith(DIR)]
     assert b"packer:" not in files[".taskfiles/infrastructure/Taskfile.yaml"]
 
@@ -233,7 +234,7 @@ def test_no_packer_files_when_packer_is_disabled(example_copy: Callable[[str], P
 def test_output_does_not_depend_on_the_config_location(
     example_copy: Callable[[str], Path], rendered: Rendered
 ) -> None:
-    copied = render_tree(example_copy("homelab")).files
+    copied = render_tree(Options(example_copy("homelab"))).files
     original = rendered("homelab")
     for name in FILES:
         assert copied[f"{DIR}/{name}"] == original[f"{DIR}/{name}"]
@@ -308,7 +309,7 @@ def test_real_packer_gets_the_models_image_url_and_computes_static_network(
 ) -> None:
     config = example_copy("homelab")
     set_cluster(config, talos_factory_url="https://factory.lab.example:8443")
-    tree = render_tree(config)
+    tree = render_tree(Options(config))
     where = packer_dir(tree.files, tmp_path / "packer")
     assert console(where, "var.talos_image_url") == tree.context["schematic"]["image_url"]
     assert tree.context["schematic"]["image_url"].startswith(
@@ -384,7 +385,7 @@ def test_inputs_reach_the_build(example_copy: Callable[[str], Path]) -> None:
         packer_bootstrap_iso="archlinux-2026.12.01-x86_64.iso",
         packer_build_address="192.168.22.250",
     )
-    values = pkrvars(render_tree(config).files)
+    values = pkrvars(render_tree(Options(config)).files)
     assert (values["boot_wait"], values["iso_boot_wait"], values["ssh_timeout"]) == (
         "3s",
         "2m",
@@ -603,7 +604,7 @@ def test_secureboot_default_follows_what_the_disk_image_can_enroll(
     set_cluster(config, talos_version=version)
     if given is not None:
         set_cluster(config, talos_secureboot=given)
-    tree = render_tree(config)
+    tree = render_tree(Options(config))
     assert tree.context["talos_secureboot"] is expected
     assert pkrvars(tree.files)["talos_secureboot"] is expected
     assert ("-secureboot" in image_url(tree.files)) is expected
@@ -629,7 +630,7 @@ def test_one_factory_url_drives_image_installer_and_schematic_upload(
 ) -> None:
     config = example_copy("multi-host")
     set_cluster(config, talos_factory_url="https://factory.airgap.example")
-    tree = render_tree(config)
+    tree = render_tree(Options(config))
     assert tree.context["talos_factory_url"] == "https://factory.airgap.example"
     assert image_url(tree.files).startswith("https://factory.airgap.example/image/")
     installer = tree.context["schematic"]["installer_image"]
@@ -655,7 +656,7 @@ def test_factory_url_is_https_without_path_or_trailing_slash(
 def test_capi_template_name_must_stay_a_vm_name(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")
     set_cluster(config, talos_template="t" * 58)
-    assert pkrvars(render_tree(config).files)["talos_capi_template"] == "t" * 58 + "-capi"
+    assert pkrvars(render_tree(Options(config)).files)["talos_capi_template"] == "t" * 58 + "-capi"
     set_cluster(config, talos_template="t" * 59)
     (error,) = _errors(config)
     assert error.startswith(f"talos_template: '{'t' * 59}' is too long")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from generator import resources
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR
 
@@ -37,7 +38,7 @@ def makejinja_tree(config: Path, work: Path) -> dict[str, bytes]:
 @pytest.mark.skipif(not MAKEJINJA.exists(), reason="makejinja is not installed (test extra)")
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_makejinja_renders_identical_bytes(example: str, tmp_path: Path) -> None:
-    ours = render_tree(EXAMPLES_DIR / example).files
+    ours = render_tree(Options(EXAMPLES_DIR / example)).files
     theirs = makejinja_tree(EXAMPLES_DIR / example, tmp_path / "work")
     assert sorted(theirs) == sorted(ours)
     for path, data in ours.items():

@@ -33,6 +33,7 @@ from proxmox_double.keys import typed_text
 from ruamel.yaml import YAML
 from test_real_tofu import TOFU_DIR, assert_vm_matches, rendered_values, tofu_env
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers import packer_compat
 from helpers.data import write_tree
@@ -64,7 +65,7 @@ POOL_TYPES = {
 def _configs() -> list[Path]:
     dirs = [EXAMPLES_DIR / name for name in EXAMPLES]
     dirs += sorted(p for p in VALID_FIXTURES.iterdir() if (p / "cluster.yaml").is_file())
-    return [d for d in dirs if any(k.startswith(PACKER_DIR) for k in render_tree(d).files)]
+    return [d for d in dirs if any(k.startswith(PACKER_DIR) for k in render_tree(Options(d)).files)]
 
 
 CONFIGS = _configs()
@@ -79,7 +80,7 @@ def packer_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def write_packer(config: Path, tmp_path: Path) -> Path:
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     write_tree(tmp_path, {k: v for k, v in files.items() if k.startswith(f"{PACKER_DIR}/")})
     return tmp_path / PACKER_DIR
 
@@ -268,7 +269,7 @@ def built(
         data: Any = yaml.load(root / "cluster.yaml")
         data["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
         yaml.dump(data, root / "cluster.yaml")
-        write_tree(root, render_tree(root).files)
+        write_tree(root, render_tree(Options(root)).files)
         workdir = root / PACKER_DIR
         env = packer_env(tmp_path / "home", SSL_CERT_FILE=str(certfile))
         built = sources(workdir, env)

@@ -26,6 +26,7 @@ from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import split_options
 from ruamel.yaml import YAML
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import write_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, ROOT, TOFU_PLUGIN_DIR
@@ -40,7 +41,9 @@ def _configs() -> list[Path]:
     """Every example and valid fixture that renders OpenTofu."""
     dirs = [EXAMPLES_DIR / name for name in EXAMPLES]
     dirs += sorted(p for p in VALID_FIXTURES.iterdir() if (p / "cluster.yaml").is_file())
-    return [d for d in dirs if any(k.startswith(f"{TOFU_DIR}/") for k in render_tree(d).files)]
+    return [
+        d for d in dirs if any(k.startswith(f"{TOFU_DIR}/") for k in render_tree(Options(d)).files)
+    ]
 
 
 CONFIGS = _configs()
@@ -48,7 +51,7 @@ CONFIGS = _configs()
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS])
 def test_rendered_tofu_validates_with_the_real_provider(config: Path, tmp_path: Path) -> None:
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     write_tree(tmp_path, {k: v for k, v in files.items() if k.startswith(f"{TOFU_DIR}/")})
     workdir = tmp_path / TOFU_DIR
     env = isolated_env(tmp_path / "home")
@@ -63,7 +66,7 @@ def test_rendered_tofu_validates_with_the_real_provider(config: Path, tmp_path: 
 def test_the_rendered_constraint_is_the_target_version(tmp_path: Path) -> None:
     """Without the override the built provider does not satisfy the rendered pin: the override
     is needed and the rendered file still asks for the version the project targets."""
-    files = render_tree(EXAMPLES_DIR / "minimal").files
+    files = render_tree(Options(EXAMPLES_DIR / "minimal")).files
     write_tree(tmp_path, {k: v for k, v in files.items() if k.startswith(f"{TOFU_DIR}/")})
     workdir = tmp_path / TOFU_DIR
     env = isolated_env(tmp_path / "home")
@@ -131,7 +134,7 @@ def cluster(
         data: Any = yaml.load(root / "cluster.yaml")
         data["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
         yaml.dump(data, root / "cluster.yaml")
-        write_tree(root, render_tree(root).files)
+        write_tree(root, render_tree(Options(root)).files)
         workdir = root / TOFU_DIR
         env = tofu_env(tmp_path, double)
         pin_built_provider(workdir)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from generator import constants
-from generator.sync import MANIFEST
+from generator.manifest import MANIFEST
 from helpers.cli import run_cli as run
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from generator import cli, secrets, settings
+from generator import cli, errors, leaks, outtree, seal, secrets, settings, sops
 from generator.errors import InputError, UsageError
+from generator.options import Options
 from generator.pipeline import CREDENTIALS_OUTPUT, needs_secrets, render_tree
 
 CAPMOX_LABEL = "platform.ionos.com/secret-type"
@@ -86,7 +87,7 @@ def _dump(values: dict[str, str]) -> bytes:
 
 
 def _write_secrets(config: Path, values: dict[str, Any], recipient: str) -> None:
-    encrypted = secrets.encrypt(
+    encrypted = sops.encrypt(
         _dump(values), secrets.SECRETS_FILE, age_recipients=[recipient], cwd=config
     )
     (config / secrets.SECRETS_FILE).write_bytes(encrypted)
@@ -95,7 +96,7 @@ def _write_secrets(config: Path, values: dict[str, Any], recipient: str) -> None
 def _write_sops_config(config: Path, recipient: str) -> None:
     from generator.commands.init import sops_config
 
-    (config / secrets.SOPS_CONFIG).write_bytes(sops_config(recipient))
+    (config / sops.SOPS_CONFIG).write_bytes(sops_config(recipient))
 
 
 def _set_provisioners(config: Path, provisioners: list[str], **extra: str) -> None:
@@ -139,7 +140,7 @@ def _render(config: Path) -> int:
 def _all_text(root: Path, *, skip_sops: bool) -> dict[str, str]:
     out = {}
     for path in root.rglob("*"):
-        if path.is_file() and not (skip_sops and secrets.is_sops_output(path.name)):
+        if path.is_file() and not (skip_sops and outtree.is_sops(path.name)):
             out[path.relative_to(root).as_posix()] = path.read_text(errors="replace")
     return out
 
@@ -151,10 +152,10 @@ def test_credentials_secret_is_encrypted_and_decrypts_to_the_capmox_secret(
     capi_config: tuple[Path, dict[str, str]],
 ) -> None:
     config, values = capi_config
-    result = render_tree(config)
+    result = render_tree(Options(config))
     sealed = result.files[CREDENTIALS_OUTPUT]
     on_disk = _yaml(sealed)
-    assert secrets.is_encrypted(on_disk)
+    assert sops.is_encrypted(on_disk)
     assert all(v not in sealed.decode() for v in values.values())
     # kind, name and namespace stay readable for reviewers and kustomize; values do not.
     assert on_disk["kind"] == "Secret"
@@ -163,7 +164,7 @@ def test_credentials_secret_is_encrypted_and_decrypts_to_the_capmox_secret(
     target = config / CREDENTIALS_OUTPUT
     target.parent.mkdir(parents=True)
     target.write_bytes(sealed)
-    secret = _yaml(secrets.decrypt(target))
+    secret = _yaml(sops.decrypt(target))
     context = result.context
     # The ProxmoxCluster's credentialsRef must point at this very Secret.
     manifests = YAML(typ="safe", pure=True).load_all(
@@ -192,22 +193,22 @@ def test_plaintext_of_the_credentials_template(
     config, _ = capi_config
     # Fixed values instead of the random ones, so the snapshot is stable.
     _write_secrets(config, dict(secrets.PLACEHOLDERS), _recipient_of(config))
-    result = render_tree(config)
+    result = render_tree(Options(config))
     target = config / CREDENTIALS_OUTPUT
     target.parent.mkdir(parents=True)
     target.write_bytes(result.files[CREDENTIALS_OUTPUT])
-    assert secrets.decrypt(target).decode() == snapshot
+    assert sops.decrypt(target).decode() == snapshot
 
 
 def _recipient_of(config: Path) -> str:
-    found = re.search(r"age: (age1\w+)", (config / secrets.SOPS_CONFIG).read_text())
+    found = re.search(r"age: (age1\w+)", (config / sops.SOPS_CONFIG).read_text())
     assert found
     return found.group(1)
 
 
 def test_returned_context_masks_secret_values(capi_config: tuple[Path, dict[str, str]]) -> None:
     config, values = capi_config
-    shown = repr(dict(render_tree(config).context))
+    shown = repr(dict(render_tree(Options(config)).context))
     assert all(v not in shown for v in values.values())
 
 
@@ -220,7 +221,7 @@ def test_second_render_keeps_the_ciphertext_byte_for_byte(
     config, values = capi_config
     assert _render(config) == 0
     first = (config / CREDENTIALS_OUTPUT).read_bytes()
-    assert render_tree(config).files[CREDENTIALS_OUTPUT] == first
+    assert render_tree(Options(config)).files[CREDENTIALS_OUTPUT] == first
     assert _render(config) == 0
     assert (config / CREDENTIALS_OUTPUT).read_bytes() == first
 
@@ -230,7 +231,7 @@ def test_second_render_keeps_the_ciphertext_byte_for_byte(
     assert _render(config) == 0
     again = (config / CREDENTIALS_OUTPUT).read_bytes()
     assert again != first
-    decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
+    decrypted = _yaml(sops.decrypt(config / CREDENTIALS_OUTPUT))
     assert decrypted["stringData"]["secret"] == changed["proxmox_api_token_secret"]
 
 
@@ -242,17 +243,17 @@ def test_a_changed_plaintext_field_outside_the_secret_values_re_encrypts(
     first = (config / CREDENTIALS_OUTPUT).read_bytes()
     _set_provisioners(config, ["capi"], capi_namespace="elsewhere")
     assert _render(config) == 0
-    decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
+    decrypted = _yaml(sops.decrypt(config / CREDENTIALS_OUTPUT))
     assert decrypted["metadata"]["namespace"] == "elsewhere"
     assert (config / CREDENTIALS_OUTPUT).read_bytes() != first
 
 
 def test_same_plaintext_ignores_sops_layout_but_not_data_or_comments() -> None:
     rendered = b"# head\n---\na:\n  b: 'x'\n"
-    assert secrets.same_plaintext(b"# head\na:\n    b: x\n", rendered)
-    assert not secrets.same_plaintext(b"# head\na:\n    b: y\n", rendered)
-    assert not secrets.same_plaintext(b"# other\na:\n    b: x\n", rendered)
-    assert not secrets.same_plaintext(b"a: [unclosed\n", rendered)
+    assert seal.same_plaintext(b"# head\na:\n    b: x\n", rendered)
+    assert not seal.same_plaintext(b"# head\na:\n    b: y\n", rendered)
+    assert not seal.same_plaintext(b"# other\na:\n    b: x\n", rendered)
+    assert not seal.same_plaintext(b"a: [unclosed\n", rendered)
 
 
 # --- when no secret is needed / present ----------------------------------------------------
@@ -266,11 +267,11 @@ def test_no_decryption_when_no_output_needs_a_secret(
     # Not even valid sops: any attempt to decrypt it would fail loudly.
     (config / secrets.SECRETS_FILE).write_text("proxmox_api_token_id: nope\n")
     calls: list[Path] = []
-    monkeypatch.setattr(secrets, "decrypt", lambda path, **_: calls.append(path) or b"")
-    result = render_tree(config)
+    monkeypatch.setattr(sops, "decrypt", lambda path, **_: calls.append(path) or b"")
+    result = render_tree(Options(config))
     assert calls == []
     assert result.context["has_secrets_file"] is True
-    assert not any(secrets.is_sops_output(p) for p in result.files)
+    assert not any(outtree.is_sops(p) for p in result.files)
 
 
 def test_capi_without_secrets_file_warns_once_and_skips_the_secret(
@@ -278,7 +279,7 @@ def test_capi_without_secrets_file_warns_once_and_skips_the_secret(
 ) -> None:
     config = example_copy("minimal")
     _set_provisioners(config, ["capi"])
-    result = render_tree(config)
+    result = render_tree(Options(config))
     assert CREDENTIALS_OUTPUT not in result.files
     mine = [w for w in result.warnings if "does not exist" in w.message]
     assert len(mine) == 1 and mine[0].severity == "warning"
@@ -317,7 +318,7 @@ def test_leak_guard_aborts_before_anything_is_written(
 ) -> None:
     config, values = capi_config
     with pytest.raises(InputError) as caught:
-        render_tree(config)
+        render_tree(Options(config))
     (problem,) = caught.value.diagnostics
     assert problem.file == "infrastructure/leak.txt"
     assert (problem.line, problem.col) == (1, 7)
@@ -341,11 +342,11 @@ def test_leak_guard_finds_encoded_values() -> None:
         for form in (base64.b64encode(value.encode()).decode(), quote(value, safe="")):
             files = {"a.yaml": f"data:\n  x: {form}\n".encode()}
             with pytest.raises(InputError) as caught:
-                secrets.guard(files, values)
+                leaks.guard(files, values)
             assert [d.line for d in caught.value.diagnostics] == [2]
             assert key in caught.value.diagnostics[0].message
     # *.sops.* outputs hold them by design (before they are sealed).
-    secrets.guard({"x.sops.yaml": " ".join(values.values()).encode()}, values)
+    leaks.guard({"x.sops.yaml": " ".join(values.values()).encode()}, values)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -366,11 +367,11 @@ def test_sops_not_installed(
     config, _ = capi_config
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr("sys.executable", str(tmp_path / "nowhere" / "python"))
-    secrets.sops_binary.cache_clear()
+    sops.sops_binary.cache_clear()
     try:
         code, err = _cli_error(config, capsys)
     finally:
-        secrets.sops_binary.cache_clear()
+        sops.sops_binary.cache_clear()
     assert code == 2
     assert err.count("\n") == 1 and "sops is not installed" in err
     assert not (config / CREDENTIALS_OUTPUT).exists()
@@ -452,7 +453,7 @@ def test_sops_config_without_a_rule_for_the_output(
     capi_config: tuple[Path, dict[str, str]], keys: Keys, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config, _ = capi_config
-    (config / secrets.SOPS_CONFIG).write_text(
+    (config / sops.SOPS_CONFIG).write_text(
         f"creation_rules:\n  - path_regex: ^secrets\\.sops\\.yaml$\n    age: {keys.recipient}\n"
     )
     code, err = _cli_error(config, capsys)
@@ -464,7 +465,7 @@ def test_no_sops_config_at_all(
     capi_config: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     config, _ = capi_config
-    (config / secrets.SOPS_CONFIG).unlink()
+    (config / sops.SOPS_CONFIG).unlink()
     code, err = _cli_error(config, capsys)
     assert code == 2 and "no .sops.yaml" in err
 
@@ -491,7 +492,7 @@ def test_invalid_secrets_name_the_key_never_the_value(
     bad: dict[str, Any] = {**values, **change}
     _write_secrets(config, bad, keys.recipient)
     with pytest.raises(InputError) as caught:
-        render_tree(config)
+        render_tree(Options(config))
     (problem,) = caught.value.diagnostics
     assert key in problem.path + problem.message
     assert (problem.file, problem.line) == (secrets.SECRETS_FILE, line)
@@ -503,14 +504,14 @@ def test_missing_secret_key(capi_config: tuple[Path, dict[str, str]], keys: Keys
     config, values = capi_config
     _write_secrets(config, {"proxmox_api_token_id": values["proxmox_api_token_id"]}, keys.recipient)
     with pytest.raises(InputError) as caught:
-        render_tree(config)
+        render_tree(Options(config))
     assert [d.message for d in caught.value.diagnostics] == [
         "missing required key 'proxmox_api_token_secret'"
     ]
 
 
 def test_usage_errors_are_one_class() -> None:
-    assert issubclass(secrets.KeyUnavailable, UsageError)
+    assert issubclass(errors.KeyUnavailable, UsageError)
 
 
 # --- check ---------------------------------------------------------------------------------
@@ -522,15 +523,15 @@ def test_check_with_the_key_compares_plaintext(
     config, values = capi_config
     assert _render(config) == 0
     on_disk = (config / CREDENTIALS_OUTPUT).read_bytes()
-    result = render_tree(config, check=True)
+    result = render_tree(Options(config), check=True)
     assert result.files[CREDENTIALS_OUTPUT] == on_disk and result.unverified == ()
 
     changed = {**values, "proxmox_api_token_secret": str(uuid.uuid4())}
     _write_secrets(config, changed, keys.recipient)
-    result = render_tree(config, check=True)
+    result = render_tree(Options(config), check=True)
     expected = result.files[CREDENTIALS_OUTPUT]
     assert expected != on_disk
-    assert not secrets.is_encrypted(_yaml(expected))  # check never encrypts
+    assert not sops.is_encrypted(_yaml(expected))  # check never encrypts
     capsys.readouterr()
     assert cli.main(["-C", str(config), "check"]) == 1
     out = capsys.readouterr()
@@ -546,13 +547,13 @@ def test_check_without_the_key_compares_structure_and_says_so(
     assert _render(config) == 0
     on_disk = (config / CREDENTIALS_OUTPUT).read_bytes()
     keys.use(None)
-    with pytest.raises(secrets.KeyUnavailable):
-        render_tree(config)
+    with pytest.raises(errors.KeyUnavailable):
+        render_tree(Options(config))
     # A dry run writes nothing and so, like check, needs no key.
     capsys.readouterr()
     assert cli.main(["-C", str(config), "render", "--dry-run"]) == 0
     assert "up to date" in capsys.readouterr().out
-    result = render_tree(config, check=True)
+    result = render_tree(Options(config), check=True)
     assert result.files[CREDENTIALS_OUTPUT] == on_disk
     assert result.unverified == (CREDENTIALS_OUTPUT,)
     capsys.readouterr()
@@ -561,7 +562,7 @@ def test_check_without_the_key_compares_structure_and_says_so(
 
     # What is visible without the key (here the namespace) is still checked.
     _set_provisioners(config, ["capi"], capi_namespace="elsewhere")
-    result = render_tree(config, check=True)
+    result = render_tree(Options(config), check=True)
     assert result.files[CREDENTIALS_OUTPUT] != on_disk
     assert result.unverified == (CREDENTIALS_OUTPUT,)
     assert cli.main(["-C", str(config), "check"]) == 1
@@ -572,13 +573,13 @@ def test_check_without_the_key_compares_structure_and_says_so(
 def test_visible_structure_masks_only_encrypted_keys() -> None:
     regex = re.compile("^(data|stringData)$")
     doc = {"kind": "Secret", "stringData": {"a": "ENC[x]"}, "sops": {"mac": "m"}}
-    assert secrets.visible_structure(doc, regex) == {
+    assert seal.visible_structure(doc, regex) == {
         "kind": "Secret",
-        "stringData": {"a": secrets.MASK},
+        "stringData": {"a": leaks.MASK},
     }
-    assert secrets.visible_structure(doc, None) == {
-        "kind": secrets.MASK,
-        "stringData": {"a": secrets.MASK},
+    assert seal.visible_structure(doc, None) == {
+        "kind": leaks.MASK,
+        "stringData": {"a": leaks.MASK},
     }
 
 
@@ -589,7 +590,7 @@ def test_output_root_elsewhere_keeps_ciphertext_and_dry_run_shows_no_secret(
     out = tmp_path / "out"
     assert cli.main(["-C", str(config), "render", "-o", str(out)]) == 0
     first = (out / CREDENTIALS_OUTPUT).read_bytes()
-    assert secrets.is_encrypted(_yaml(first))
+    assert sops.is_encrypted(_yaml(first))
     assert not (config / CREDENTIALS_OUTPUT).exists()
     assert cli.main(["-C", str(config), "render", "-o", str(out)]) == 0
     assert (out / CREDENTIALS_OUTPUT).read_bytes() == first
@@ -612,24 +613,26 @@ def test_new_recipient_in_sops_config_re_encrypts_unchanged_plaintext(
     first = (config / CREDENTIALS_OUTPUT).read_bytes()
 
     teammate_secret, teammate = _identity()
-    rules = (config / secrets.SOPS_CONFIG).read_text()
-    (config / secrets.SOPS_CONFIG).write_text(
+    rules = (config / sops.SOPS_CONFIG).read_text()
+    (config / sops.SOPS_CONFIG).write_text(
         rules.replace(f"age: {keys.recipient}", f"age: {keys.recipient},{teammate}")
     )
-    assert secrets.rule_recipients(config / secrets.SOPS_CONFIG, CREDENTIALS_OUTPUT) == {
+    assert sops.rule_recipients(
+        sops.creation_rules(config / sops.SOPS_CONFIG), CREDENTIALS_OUTPUT
+    ) == {
         keys.recipient,
         teammate,
     }
-    assert render_tree(config, check=True).files[CREDENTIALS_OUTPUT] != first
+    assert render_tree(Options(config), check=True).files[CREDENTIALS_OUTPUT] != first
     assert _render(config) == 0
     second = (config / CREDENTIALS_OUTPUT).read_bytes()
     assert second != first
-    assert render_tree(config).files[CREDENTIALS_OUTPUT] == second
+    assert render_tree(Options(config)).files[CREDENTIALS_OUTPUT] == second
 
     teammate_key = tmp_path / "teammate.key"
     teammate_key.write_text(teammate_secret + "\n")
     keys.use(teammate_key)
-    decrypted = _yaml(secrets.decrypt(config / CREDENTIALS_OUTPUT))
+    decrypted = _yaml(sops.decrypt(config / CREDENTIALS_OUTPUT))
     assert decrypted["stringData"]["secret"] == values["proxmox_api_token_secret"]
 
 
@@ -645,7 +648,7 @@ def test_noop_render_runs_its_two_sops_calls_side_by_side(
     assert _render(config) == 0
     first = (config / CREDENTIALS_OUTPUT).read_bytes()
     spans: list[tuple[float, float, str]] = []
-    real_run = secrets._run
+    real_run = sops.run
 
     def timed(args: list[str], **kwargs: Any) -> tuple[int, bytes, str]:
         start = time.monotonic()
@@ -654,8 +657,8 @@ def test_noop_render_runs_its_two_sops_calls_side_by_side(
         finally:
             spans.append((start, time.monotonic(), threading.current_thread().name))
 
-    monkeypatch.setattr(secrets, "_run", timed)
-    assert render_tree(config).files[CREDENTIALS_OUTPUT] == first
+    monkeypatch.setattr(sops, "run", timed)
+    assert render_tree(Options(config)).files[CREDENTIALS_OUTPUT] == first
     assert len(spans) == 2, spans
     (a_start, a_end, _), (b_start, b_end, _) = spans
     assert max(a_start, b_start) < min(a_end, b_end), "the sops calls did not overlap"
@@ -668,7 +671,7 @@ def test_prefetched_decryption_is_not_used_for_other_bytes(
     config, _ = capi_config
     assert _render(config) == 0
     target = config / CREDENTIALS_OUTPUT
-    early = secrets.Prefetch(target)
+    early = seal.Prefetch(target.read_bytes())
     early.join()
     original = target.read_bytes()
     outcome = early.outcome(original)
@@ -676,4 +679,64 @@ def test_prefetched_decryption_is_not_used_for_other_bytes(
     assert early.outcome(original + b"# edited\n") is None  # seal would call sops again
     link = config / "link.sops.yaml"
     link.symlink_to(target)
-    assert secrets.Prefetch(link).outcome(original) is None  # never read through a symlink
+    # The snapshot never reads through a symlink: nothing to decrypt ahead.
+    assert seal.existing(outtree.take(config), link.name) is None
+
+
+def test_the_missing_secrets_warning_has_one_place_with_or_without_other_warnings(
+    example_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """capi without secrets.sops.yaml: anchored at cluster.yaml's provisioners. When inputs.read
+    already loaded with positions (another warning), cluster.yaml is not loaded again."""
+    from generator import load, pipeline
+
+    config = example_copy("multi-host")
+
+    def missing() -> list[Any]:
+        warnings = render_tree(Options(config), check=True).warnings
+        return [w for w in warnings if w.path == "provisioners"]
+
+    (alone,) = missing()
+    assert alone.file.endswith("cluster.yaml") and (alone.line, alone.col) == (55, 3)
+    nodes = config / "nodes.yaml"
+    # A fourth controller: an even count is a warning of its own.
+    text = nodes.read_text().replace("controller: false", "controller: true", 1)
+    nodes.write_text(text)
+    loads: list[Path] = []
+    real = load.load_yaml
+
+    def counting(path: Path, **kwargs: Any) -> Any:
+        loads.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_yaml", counting)
+    (beside,) = missing()
+    assert beside == alone
+    assert loads == []
+
+
+def test_a_check_reads_the_encrypted_output_once(
+    capi_config: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetch, seal and sync.plan all use the snapshot's bytes of the existing
+    credentials output: one read of it, not one per stage."""
+    from generator import safefs, sync
+
+    config, _ = capi_config
+    assert _render(config) == 0
+    opened: list[str] = []
+    real_tree_read, real_read_file = safefs.Tree.read, safefs.read_file
+
+    def tree_read(self: safefs.Tree, rel: str, **kwargs: Any) -> bytes | None:
+        opened.append(rel)
+        return real_tree_read(self, rel, **kwargs)
+
+    def read_file(path: Path, **kwargs: Any) -> bytes:
+        opened.append(path.relative_to(config).as_posix())
+        return real_read_file(path, **kwargs)
+
+    monkeypatch.setattr(safefs.Tree, "read", tree_read)
+    monkeypatch.setattr(safefs, "read_file", read_file)
+    result = render_tree(Options(config), check=True)
+    assert sync.plan(result.snapshot, result.files).changes == ()
+    assert opened.count(CREDENTIALS_OUTPUT) == 1

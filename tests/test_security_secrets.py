@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli, filters, output, secrets
+from generator import cli, filters, leaks, output, secrets, sops
 from generator.commands.init import sops_config
 from generator.errors import Diagnostic, InputError
 from generator.pipeline import CREDENTIALS_OUTPUT
@@ -52,8 +52,8 @@ def test_redaction_covers_every_escaped_form(token: str) -> None:
     values = {"proxmox_api_token_id": token, "proxmox_api_token_secret": SECRET_VALUE}
     for form in _forms(token):
         text = f"before {form} after"
-        assert form not in secrets.redact(text, values), form
-        assert secrets.MASK in secrets.redact(text, values)
+        assert form not in leaks.redact(text, values), form
+        assert leaks.MASK in leaks.redact(text, values)
 
 
 @pytest.mark.parametrize("token", TOKENS)
@@ -61,7 +61,7 @@ def test_the_guard_finds_an_escaped_secret_in_an_output(token: str) -> None:
     values = {"proxmox_api_token_id": token, "proxmox_api_token_secret": SECRET_VALUE}
     for form in _forms(token) - {token}:
         with pytest.raises(InputError) as exc:
-            secrets.guard({"infrastructure/tofu/x.tf": f'id = "{form}"\n'.encode()}, values)
+            leaks.guard({"infrastructure/tofu/x.tf": f'id = "{form}"\n'.encode()}, values)
         assert any("proxmox_api_token_id" in d.message for d in exc.value.diagnostics)
 
 
@@ -103,12 +103,12 @@ def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
 
 def _capi(config: Path, recipient: str, token: str) -> None:
     (config / "cluster.yaml").write_text((config / "cluster.yaml").read_text() + CAPI_ON_MINIMAL)
-    (config / secrets.SOPS_CONFIG).write_bytes(sops_config(recipient))
+    (config / sops.SOPS_CONFIG).write_bytes(sops_config(recipient))
     plain = (
         f"proxmox_api_token_id: {json.dumps(token)}\n"
         f"proxmox_api_token_secret: {json.dumps(SECRET_VALUE)}\n"
     )
-    encrypted = secrets.encrypt(
+    encrypted = sops.encrypt(
         plain.encode(), secrets.SECRETS_FILE, age_recipients=[recipient], cwd=config
     )
     (config / secrets.SECRETS_FILE).write_bytes(encrypted)

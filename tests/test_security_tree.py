@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli, constants, resources, safefs, sync
+from generator import cli, constants, manifest, outtree, resources, safefs, sync, writer
 from helpers.tools import clustergen
 
 SECRET = "AGE-SECRET-KEY-1QQQSECRETSECRETSECRETSECRET"
@@ -78,10 +78,10 @@ def _change_inputs(config: Path) -> None:
 
 
 def _add_to_manifest(config: Path, entries: dict[str, str]) -> None:
-    path = config / sync.MANIFEST
-    manifest = json.loads(path.read_text())
-    manifest["files"].update(entries)
-    path.write_text(json.dumps(manifest))
+    path = config / manifest.MANIFEST
+    doc = json.loads(path.read_text())
+    doc["files"].update(entries)
+    path.write_text(json.dumps(doc))
 
 
 # --- item 2: the manifest does not decide deletions ------------------------------------------
@@ -137,7 +137,7 @@ def test_each_condition_of_removal_on_its_own(tmp_path: Path, condition: str) ->
     root = tmp_path / "root"
     files = {"out/keep": HEADER + b"1\n"}
     root.mkdir()
-    sync.apply(root, sync.plan(root, files, managed))
+    writer.apply(root, sync.plan(outtree.take(root, managed), files))
     path = {"outside-rendered-dir": "other/x"}.get(condition, "out/x")
     target = root / path
     target.parent.mkdir(exist_ok=True)
@@ -153,13 +153,13 @@ def test_each_condition_of_removal_on_its_own(tmp_path: Path, condition: str) ->
     if condition == "no-header":
         recorded = _sha(b"stale\n")
     if condition != "not-recorded":
-        manifest = json.loads((root / sync.MANIFEST).read_text())
-        manifest["files"][path] = recorded
-        (root / sync.MANIFEST).write_text(json.dumps(manifest))
+        doc = json.loads((root / manifest.MANIFEST).read_text())
+        doc["files"][path] = recorded
+        (root / manifest.MANIFEST).write_text(json.dumps(doc))
     for force in (False, True):
-        plan = sync.plan(root, files, managed)
+        plan = sync.plan(outtree.take(root, managed), files)
         assert [c for c in plan.changes if c.action == "remove"] == []
-        sync.apply(root, plan, force=force)
+        writer.apply(root, plan, force=force)
         assert target.exists() or target.is_symlink()
     if condition == "symlink":
         assert (tmp_path / "real").read_bytes() == data
@@ -228,9 +228,9 @@ def test_a_diff_of_a_sops_file_shows_no_content() -> None:
         TOFU,
         ".taskfiles",
         ".clustergen",
-        sync.LOCK,
-        sync.MANIFEST,
-        sync.STATE_GITIGNORE,
+        writer.LOCK,
+        manifest.MANIFEST,
+        writer.STATE_GITIGNORE,
         TFVARS,
         ".taskfiles/infrastructure/Taskfile.yaml",
     ],
@@ -249,17 +249,17 @@ def test_no_write_goes_through_a_link(
         code, _out, err = run(capsys, "-C", str(cfg), *args)
         assert code in (0, 1, 2), (args, code)
         assert snapshot(outside) == before, args
-    if entry not in (sync.STATE_GITIGNORE,):
+    if entry not in (writer.STATE_GITIGNORE,):
         # The refusal names the link; nothing was written anywhere.
         assert code != 0 and entry.split("/")[0] in err, err
-    assert (cfg / entry).is_symlink() or entry == sync.STATE_GITIGNORE
+    assert (cfg / entry).is_symlink() or entry == writer.STATE_GITIGNORE
 
 
 def test_a_symlinked_lock_creates_nothing(cfg: Path, outside: Path) -> None:
-    (cfg / sync.LOCK).unlink()
-    (cfg / sync.LOCK).symlink_to(outside / "nologin")
+    (cfg / writer.LOCK).unlink()
+    (cfg / writer.LOCK).symlink_to(outside / "nologin")
     with pytest.raises(safefs.UnsafePath, match="symbolic link"):  # noqa: SIM117
-        with sync.locked(cfg):
+        with writer.locked(cfg):
             pass
     assert not (outside / "nologin").exists()
 
@@ -297,14 +297,14 @@ def test_a_special_file_where_an_output_belongs_never_hangs(
     assert not (cfg / TFVARS).is_file()  # still the special file, never replaced
 
 
-@pytest.mark.parametrize("where", [sync.MANIFEST, sync.LOCK, f"{TOFU}/stale.tf"])
+@pytest.mark.parametrize("where", [manifest.MANIFEST, writer.LOCK, f"{TOFU}/stale.tf"])
 def test_a_fifo_in_the_state_or_a_rendered_directory_never_hangs(cfg: Path, where: str) -> None:
     (cfg / where).unlink(missing_ok=True)
     os.mkfifo(cfg / where)
     for command in (["check"], ["render"]):
         result = clustergen("-C", str(cfg), *command, timeout=60)
         assert "Traceback" not in result.stderr
-        refused = where == sync.MANIFEST or (where == sync.LOCK and command == ["render"])
+        refused = where == manifest.MANIFEST or (where == writer.LOCK and command == ["render"])
         assert result.returncode == (2 if refused else 0), (command, result.stderr)
     assert (cfg / where).exists()  # left alone
 
@@ -374,13 +374,13 @@ def test_stale_temp_files_are_cleaned_everywhere(
     cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     leftovers = [
-        cfg / sync.STATE_DIR / f"{sync.TMP_PREFIX}abc",
-        cfg / TOFU / f"{sync.TMP_PREFIX}def",
-        cfg / ".taskfiles/infrastructure" / f"{sync.TMP_PREFIX}ghi",
+        cfg / manifest.STATE_DIR / f"{writer.TMP_PREFIX}abc",
+        cfg / TOFU / f"{writer.TMP_PREFIX}def",
+        cfg / ".taskfiles/infrastructure" / f"{writer.TMP_PREFIX}ghi",
     ]
     for path in leftovers:
         path.write_bytes(b"half written")
-    linked = cfg / TOFU / f"{sync.TMP_PREFIX}link"
+    linked = cfg / TOFU / f"{writer.TMP_PREFIX}link"
     linked.symlink_to(cfg / "nodes.yaml")
     assert run(capsys, "-C", str(cfg), "render")[0] == 0  # nothing else to do
     assert not any(p.exists() for p in leftovers)
@@ -411,9 +411,9 @@ def test_a_write_error_names_the_real_file(
     monkeypatch.undo()
     assert status == 2, err
     (line,) = err.splitlines()
-    assert sync.TMP_PREFIX not in line and os.strerror(code) in line
+    assert writer.TMP_PREFIX not in line and os.strerror(code) in line
     assert ".clustergen/manifest.json" in line or TOFU in line or "infrastructure" in line
-    leftovers = [p for p in cfg.rglob(f"{sync.TMP_PREFIX}*")]
+    leftovers = [p for p in cfg.rglob(f"{writer.TMP_PREFIX}*")]
     assert leftovers == []
 
 
@@ -424,7 +424,7 @@ def test_a_write_error_names_the_real_file(
 def test_a_deeply_nested_manifest_is_ignored(
     cfg: Path, capsys: pytest.CaptureFixture[str], depth: int
 ) -> None:
-    (cfg / sync.MANIFEST).write_text('{"files": ' + "[" * depth + "]" * depth + "}")
+    (cfg / manifest.MANIFEST).write_text('{"files": ' + "[" * depth + "]" * depth + "}")
     code, _, err = run(capsys, "-C", str(cfg), "check")
     assert code == 0, err
     assert run(capsys, "-C", str(cfg), "render")[0] == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import constants, sync
+from generator import constants, manifest, outtree, sync, writer
 from generator.errors import ConflictError, UsageError
 
 HEADER = f"# {constants.GENERATED_HEADER}\n".encode()
@@ -24,8 +24,8 @@ def files(**contents: str) -> dict[str, bytes]:
 def render(
     root: Path, rendered: dict[str, bytes], force: bool = False, managed: tuple[str, ...] = MANAGED
 ) -> sync.Plan:
-    plan = sync.plan(root, rendered, managed)
-    sync.apply(root, plan, force=force)
+    plan = sync.plan(outtree.take(root, managed), rendered)
+    writer.apply(root, plan, force=force)
     return plan
 
 
@@ -33,12 +33,12 @@ def test_first_render_creates_files_and_manifest(tmp_path: Path) -> None:
     plan = render(tmp_path, files(a="1", b="2"))
     assert [c.action for c in plan.changes] == ["create", "create"]
     assert (tmp_path / "infra/a").read_bytes() == HEADER + b"1"
-    manifest = json.loads((tmp_path / sync.MANIFEST).read_text())
-    assert manifest["files"] == {
-        "infra/a": sync.digest(HEADER + b"1"),
-        "infra/b": sync.digest(HEADER + b"2"),
+    doc = json.loads((tmp_path / manifest.MANIFEST).read_text())
+    assert doc["files"] == {
+        "infra/a": manifest.digest(HEADER + b"1"),
+        "infra/b": manifest.digest(HEADER + b"2"),
     }
-    assert "pending" not in manifest
+    assert "pending" not in doc
 
 
 def test_second_render_writes_nothing(tmp_path: Path) -> None:
@@ -112,14 +112,14 @@ def test_stale_generated_file_without_manifest_entry_is_reported_not_removed(
 ) -> None:
     render(tmp_path, files(a="1"))
     (tmp_path / "infra/stale.yaml").write_bytes(HEADER + b"x: 1\n")
-    plan = sync.plan(tmp_path, files(a="1"), MANAGED)
+    plan = sync.plan(outtree.take(tmp_path, MANAGED), files(a="1"))
     assert plan.changes == ()
     assert [(p, "manifest" in why) for p, why in plan.kept] == [("infra/stale.yaml", True)]
 
 
 def test_diff_has_relative_paths(tmp_path: Path) -> None:
     render(tmp_path, files(a="1\n", b="2\n"))
-    plan = sync.plan(tmp_path, files(a="one\n", c="3\n"), MANAGED)
+    plan = sync.plan(outtree.take(tmp_path, MANAGED), files(a="one\n", c="3\n"))
     diff = sync.unified_diff(plan)
     assert "--- a/infra/a\n+++ b/infra/a\n" in diff
     assert "--- /dev/null\n+++ b/infra/c\n" in diff
@@ -131,23 +131,40 @@ def test_pending_hashes_make_an_interrupted_render_recoverable(tmp_path: Path) -
     """A render killed after writing some files must not make them look hand-edited."""
     render(tmp_path, files(a="1", b="2"))
     new = files(a="NEW", b="NEW")
-    plan = sync.plan(tmp_path, new, MANAGED)
+    plan = sync.plan(outtree.take(tmp_path, MANAGED), new)
     # What apply() does first, then "crash" after one file.
-    sync.write_atomic(
-        tmp_path / sync.MANIFEST,
-        sync._manifest_bytes(
-            plan.old_manifest, {c.path: sync.digest(c.new or b"") for c in plan.changes}
+    writer.write_atomic(
+        tmp_path / manifest.MANIFEST,
+        manifest.to_bytes(
+            plan.old_manifest, {c.path: manifest.digest(c.new or b"") for c in plan.changes}
         ),
     )
-    sync.write_atomic(tmp_path / "infra/a", new["infra/a"])
+    writer.write_atomic(tmp_path / "infra/a", new["infra/a"])
     # The user now changes the inputs again: a third content, no --force needed.
     render(tmp_path, files(a="THIRD", b="THIRD"))
     assert (tmp_path / "infra/a").read_bytes() == HEADER + b"THIRD"
 
 
+@pytest.mark.parametrize("change", ["update", "create", "remove"])
+def test_a_file_changed_after_the_plan_is_never_written_over(tmp_path: Path, change: str) -> None:
+    """apply compares what it replaces or removes with what the plan read (compare and swap):
+    a hand edit between plan and write is refused, before anything is written."""
+    render(tmp_path, files(a="1", b="2"))
+    manifest_before = (tmp_path / manifest.MANIFEST).read_bytes()
+    rendered = {"update": files(a="NEW", b="2"), "create": files(a="1", b="2", c="3")}
+    plan = sync.plan(outtree.take(tmp_path, MANAGED), rendered.get(change, files(a="1")))
+    target = tmp_path / "infra" / {"update": "a", "create": "c", "remove": "b"}[change]
+    target.write_bytes(b"the user's edit\n")
+    with pytest.raises(ConflictError, match="changed while clustergen was rendering") as caught:
+        writer.apply(tmp_path, plan, force=True)
+    assert caught.value.paths == (f"infra/{target.name}",)
+    assert target.read_bytes() == b"the user's edit\n"
+    assert (tmp_path / manifest.MANIFEST).read_bytes() == manifest_before
+
+
 def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     render(tmp_path, files(a="1"))
-    stale = tmp_path / "infra" / f"{sync.TMP_PREFIX}leftover"
+    stale = tmp_path / "infra" / f"{writer.TMP_PREFIX}leftover"
     stale.write_text("half")
     render(tmp_path, files(a="2"))
     assert not stale.exists()
@@ -156,12 +173,12 @@ def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
 def test_write_atomic_leaves_no_temp_file_on_error(tmp_path: Path) -> None:
     target = tmp_path / "d" / "f"
     with pytest.raises(TypeError):
-        sync.write_atomic(target, "not bytes")  # type: ignore[arg-type]
+        writer.write_atomic(target, "not bytes")  # type: ignore[arg-type]
     assert list((tmp_path / "d").iterdir()) == []
 
 
 def _hold_lock(root: str, ready: multiprocessing.synchronize.Event, release: float) -> None:
-    with sync.locked(Path(root)):
+    with writer.locked(Path(root)):
         ready.set()
         time.sleep(release)
 
@@ -175,10 +192,10 @@ def test_lock_keeps_two_renders_apart(tmp_path: Path) -> None:
     try:
         assert ready.wait(10)
         with pytest.raises(UsageError, match="another clustergen render"):  # noqa: SIM117
-            with sync.locked(tmp_path, timeout=0.2):
+            with writer.locked(tmp_path, timeout=0.2):
                 pass
         started = time.monotonic()
-        with sync.locked(tmp_path, timeout=10):
+        with writer.locked(tmp_path, timeout=10):
             assert time.monotonic() - started > 0.5  # waited for the holder to finish
     finally:
         holder.join(10)
@@ -190,10 +207,10 @@ def test_a_file_that_only_carries_the_header_is_never_deleted(tmp_path: Path) ->
     render(tmp_path, files(a="1"))
     copy = tmp_path / "infra" / "my-copy"
     copy.write_bytes(HEADER + b"edited copy of a\n")
-    plan = sync.plan(tmp_path, files(a="1"), MANAGED)
+    plan = sync.plan(outtree.take(tmp_path, MANAGED), files(a="1"))
     assert plan.changes == () and plan.conflicts == ()
     assert [p for p, _ in plan.kept] == ["infra/my-copy"]
-    sync.apply(tmp_path, plan, force=True)
+    writer.apply(tmp_path, plan, force=True)
     assert copy.exists()
 
 
@@ -210,11 +227,11 @@ def test_manifest_entries_outside_the_output_root_are_ignored(tmp_path: Path, en
     absolute = tmp_path / "absolute.txt"
     absolute.write_text("precious")
     entry = entry.replace("/ABSOLUTE", str(absolute))
-    manifest = json.loads((root / sync.MANIFEST).read_text())
-    manifest["files"][entry] = sync.digest(b"precious")
-    (root / sync.MANIFEST).write_text(json.dumps(manifest))
-    plan = sync.plan(root, files(a="1"), MANAGED)
+    doc = json.loads((root / manifest.MANIFEST).read_text())
+    doc["files"][entry] = manifest.digest(b"precious")
+    (root / manifest.MANIFEST).write_text(json.dumps(doc))
+    plan = sync.plan(outtree.take(root, MANAGED), files(a="1"))
     assert all(c.path == "infra/a" or c.action != "remove" for c in plan.changes), plan.changes
-    sync.apply(root, plan, force=True)
+    writer.apply(root, plan, force=True)
     assert victim.read_text() == "precious" and absolute.read_text() == "precious"
     assert (root / "infra/a").read_bytes() == files(a="1")["infra/a"]

@@ -13,6 +13,7 @@ import pytest
 from jsonschema import Draft7Validator
 from ruamel.yaml import YAML
 
+from generator.options import Options
 from helpers.paths import EXAMPLES, ROOT, TASKFILE
 from helpers.tools import stand_in, tool
 
@@ -99,10 +100,10 @@ def test_sops_finds_the_init_age_key_unless_told_otherwise(
     from generator.pipeline import render_tree
 
     config = example_copy("homelab")
-    tasks = load(render_tree(config).files[TASKFILE])["tasks"]
+    tasks = load(render_tree(Options(config)).files[TASKFILE])["tasks"]
     assert not any("SOPS_AGE_KEY_FILE" in (t.get("env") or {}) for t in tasks.values())
     (config / "secrets.sops.yaml").write_text("placeholder: homelab has no capi, never decrypted\n")
-    taskfile = load(render_tree(config).files[TASKFILE])
+    taskfile = load(render_tree(Options(config)).files[TASKFILE])
     # The environment of a task that runs sops, with a command that only shows it. Only the
     # tasks that run sops set SOPS_AGE_KEY_FILE: a host Taskfile's own setting stays in force.
     tasks = taskfile["tasks"]
@@ -138,7 +139,7 @@ def test_schematic_upload_posts_the_schematic_and_checks_the_id(
     from generator.pipeline import render_tree
 
     files = rendered(example)
-    context = render_tree(ROOT / "examples" / example).context
+    context = render_tree(Options(ROOT / "examples" / example)).context
     (tmp_path / "Taskfile.yaml").write_bytes(files[TASKFILE])
     bin_dir = tmp_path / "bin"
     stand_in(bin_dir / "curl", FAKE_CURL)

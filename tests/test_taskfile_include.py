@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import write_tree
 from helpers.sops import encrypt_secrets
@@ -46,7 +47,7 @@ def sops_tree(tmp_path: Path, *, out_rel: str, root_rel: str, parent_extra: str 
     try:
         out = (tmp_path / out_rel).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        rendered = render_tree(config, out)
+        rendered = render_tree(Options(config, out))
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
     root = tmp_path / root_rel
@@ -250,7 +251,7 @@ def test_included_from_a_host_repo_every_task_stays_in_its_tree(
     (repo / ".sops.yaml").write_bytes((config / ".sops.yaml").read_bytes())
     os.environ["SOPS_AGE_KEY_FILE"] = str(key)
     try:
-        rendered = render_tree(config)
+        rendered = render_tree(Options(config))
     finally:
         del os.environ["SOPS_AGE_KEY_FILE"]
     write_tree(config, rendered.files)

@@ -17,6 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from generator import model, render, settings
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import plain, yaml_dump
 from helpers.paths import ROOT, TASKFILE
@@ -181,7 +182,7 @@ def test_hostile_inputs_reach_no_tool_as_syntax(
         extra["SOPS_AGE_KEY_FILE"] = str(key)
     else:
         extra = token_env(HOSTILE_TOKEN_ID, TOKEN_SECRET)
-    rendered = render_tree(config)
+    rendered = render_tree(Options(config))
     tree = make_tree(
         tmp_path, rendered.files, rendered.context, config=config, out=config, root=config,
         extra_env=extra,

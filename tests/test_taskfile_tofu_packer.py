@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import write_tree
 from helpers.paths import EXAMPLES, TASKFILE
@@ -154,7 +155,7 @@ class Project:
 
     @classmethod
     def create(cls, config: Path, tools: tuple[str, ...], extra_env: dict[str, str]) -> Project:
-        rendered = render_tree(config)
+        rendered = render_tree(Options(config))
         write_tree(config, rendered.files)
         (config / "Taskfile.yaml").write_text(
             'version: "3"\nincludes:\n  infrastructure: ' + TASKFILE + "\n"

@@ -24,6 +24,7 @@ from generator import talos_templates
 from generator.cli import main
 from generator.errors import InputError
 from generator.inputs import read
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.paths import EXAMPLES_DIR, TASKFILE
 from helpers.tools import tool
@@ -82,7 +83,7 @@ def two_schematics(example_copy: Callable[[str], Path]) -> Path:
 
 
 def test_each_node_clones_the_template_of_its_schematic(two_schematics: Path) -> None:
-    tree = render_tree(two_schematics)
+    tree = render_tree(Options(two_schematics))
     templates = tree.context["talos_templates"]
     assert len(templates) == 2
     plain, gpu = templates
@@ -131,7 +132,7 @@ def test_each_node_clones_the_template_of_its_schematic(two_schematics: Path) ->
 
 
 def test_real_tofu_validates_two_templates(two_schematics: Path, tmp_path: Path) -> None:
-    done = validated(render_tree(two_schematics).files, tmp_path / "tofu")
+    done = validated(render_tree(Options(two_schematics)).files, tmp_path / "tofu")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "The configuration is valid." in done.stdout
 
@@ -139,7 +140,7 @@ def test_real_tofu_validates_two_templates(two_schematics: Path, tmp_path: Path)
 def test_real_packer_builds_every_template_with_its_own_image(
     two_schematics: Path, tmp_path: Path
 ) -> None:
-    tree = render_tree(two_schematics)
+    tree = render_tree(Options(two_schematics))
     where = packer_dir(tree.files, tmp_path / "packer")
     done = packer(where, "validate")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -159,14 +160,20 @@ def test_real_packer_builds_every_template_with_its_own_image(
 def test_template_vm_ids_do_not_move_when_pairs_or_nodes_come_and_go(
     two_schematics: Path,
 ) -> None:
-    before = {t["name"]: t["vmid"] for t in render_tree(two_schematics).context["talos_templates"]}
+    before = {
+        t["name"]: t["vmid"]
+        for t in render_tree(Options(two_schematics)).context["talos_templates"]
+    }
 
     def third(data: Any) -> None:
         node(data, "k8s-cp-2")["talos_secureboot"] = True
         data["nodes"] = [n for n in data["nodes"] if n["name"] != "k8s-worker-1"]
 
     edit(two_schematics, "nodes.yaml", third)
-    after = {t["name"]: t["vmid"] for t in render_tree(two_schematics).context["talos_templates"]}
+    after = {
+        t["name"]: t["vmid"]
+        for t in render_tree(Options(two_schematics)).context["talos_templates"]
+    }
     assert len(after) == 3
     assert {name: after[name] for name in before} == before
     # The SecureBoot image of the cluster's schematic is a template of its own.
@@ -192,7 +199,7 @@ def test_slots_are_stable_and_collisions_take_the_next_free_one() -> None:
 def test_per_node_mtu_reaches_tofu_and_ansible(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("homelab")
     edit(config, "nodes.yaml", lambda d: node(d, "k8s-worker-1").update(mtu=9000))
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     mtus = {name: n["mtu"] for name, n in tfvars(files)["nodes"].items()}
     assert mtus["k8s-worker-1"] == 9000 and mtus["k8s-cp-0"] == 1500
     assert "mtu         = each.value.mtu" in files["infrastructure/tofu/nodes.tf"].decode()
@@ -220,7 +227,7 @@ def test_a_node_without_the_guest_agent_is_an_error(example_copy: Callable[[str]
 
 
 def test_a_node_vm_id_on_another_template_is_an_error(two_schematics: Path) -> None:
-    vmid = render_tree(two_schematics).context["talos_templates"][1]["vmid"]
+    vmid = render_tree(Options(two_schematics)).context["talos_templates"][1]["vmid"]
     edit(two_schematics, "nodes.yaml", lambda d: node(d, "k8s-cp-1").update(vm_id=vmid))
     found = errors(two_schematics)
     assert len(found) == 1 and "nodes[1].vm_id" in found[0], found
@@ -242,7 +249,7 @@ def test_a_host_node_with_another_schematic_gets_its_own_template(tmp_path: Path
     config = tmp_path / "ct"
     shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
     edit(config, "nodes.yaml", lambda d: d["nodes"][3].update(schematic_id=OTHER_SCHEMATIC))
-    tree = render_tree(config)
+    tree = render_tree(Options(config))
     templates = tree.context["talos_templates"]
     assert [t["schematic"]["id"] for t in templates] == [HOST_SCHEMATIC, OTHER_SCHEMATIC]
     assert list(templates[1]["nodes"]) == [tree.context["nodes"][3]["name"]]
@@ -260,7 +267,7 @@ def test_a_host_node_with_secureboot_gets_the_secureboot_image(tmp_path: Path) -
     config = tmp_path / "tc"
     shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
     edit(config, "nodes.yaml", lambda d: d["nodes"][1].update(secureboot=True, mtu=9000))
-    tree = render_tree(config)
+    tree = render_tree(Options(config))
     plain, signed = tree.context["talos_templates"]
     assert (plain["secureboot"], signed["secureboot"]) == (False, True)
     assert signed["schematic"]["id"] == plain["schematic"]["id"]
@@ -285,7 +292,7 @@ done
 
 
 def test_schematic_upload_registers_every_schematic(two_schematics: Path, tmp_path: Path) -> None:
-    tree = render_tree(two_schematics)
+    tree = render_tree(Options(two_schematics))
     work = tmp_path / "run"
     (work / "bin").mkdir(parents=True)
     (work / "posted").mkdir()
@@ -319,7 +326,7 @@ def test_schematic_command_lists_every_template(
 ) -> None:
     assert main(["schematic", "-C", str(two_schematics)]) == 0
     out = capsys.readouterr().out
-    templates = render_tree(two_schematics).context["talos_templates"]
+    templates = render_tree(Options(two_schematics)).context["talos_templates"]
     assert all(t["schematic"]["image_url"] in out for t in templates)
     assert f"template {templates[1]['name']} (VM {templates[1]['vmid']}) for k8s-worker-0" in out
     assert main(["--format", "json", "schematic", "-C", str(two_schematics)]) == 0
@@ -342,9 +349,9 @@ def test_templates_with_one_static_build_address_build_one_at_a_time(
     two_schematics: Path, tmp_path: Path
 ) -> None:
     command = "packer build -parallel-builds=1 -var-file=variables.pkrvars.hcl"
-    assert command not in render_tree(two_schematics).files[TASKFILE].decode()
+    assert command not in render_tree(Options(two_schematics)).files[TASKFILE].decode()
     edit(two_schematics, "cluster.yaml", lambda d: d.update(packer_build_address="192.168.22.250"))
-    tree = render_tree(two_schematics)
+    tree = render_tree(Options(two_schematics))
     assert command in tree.files[TASKFILE].decode()
     # The real Packer takes the flag (a build filtered to no source starts nothing).
     done = packer(

@@ -17,6 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 from syrupy.assertion import SnapshotAssertion
 
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, TOFU_PLUGIN_DIR
 from helpers.tools import run_captured, tool
@@ -47,7 +48,7 @@ nodes:
 @functools.cache
 def context(example: str) -> Any:
     """The template context of an example (rendering is slow, so once per module)."""
-    return render_tree(EXAMPLES_DIR / example).context
+    return render_tree(Options(EXAMPLES_DIR / example)).context
 
 
 def text(files: dict[str, bytes], name: str) -> str:
@@ -112,12 +113,12 @@ def test_removing_the_second_of_three_nodes_moves_no_other_node(
 ) -> None:
     config = example_copy("minimal")
     (config / "nodes.yaml").write_text(THREE_NODES)
-    before = render_tree(config).files
+    before = render_tree(Options(config)).files
     yaml = YAML()
     data = yaml.load(config / "nodes.yaml")
     del data["nodes"][1]
     yaml.dump(data, config / "nodes.yaml")
-    after = render_tree(config).files
+    after = render_tree(Options(config)).files
 
     old, new = resource_addresses(before), resource_addresses(after)
     assert len(old) == 3 and len(new) == 2
@@ -175,7 +176,7 @@ def test_guest_agent_follows_the_extension(example_copy: Callable[[str], Path]) 
     config = example_copy("minimal")
     # Without packer: its build VM needs the agent (or a static address), tofu does not.
     set_cluster(config, talos_extensions=["siderolabs/iscsi-tools"], provisioners=["tofu"])
-    assert tfvars(render_tree(config).files)["qemu_agent"] is False
+    assert tfvars(render_tree(Options(config)).files)["qemu_agent"] is False
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -191,7 +192,7 @@ def test_token_is_a_sensitive_variable_and_never_a_value(example: str, rendered:
 def test_no_tofu_files_when_tofu_is_disabled(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("minimal")
     set_cluster(config, provisioners=["packer"])
-    files = render_tree(config).files
+    files = render_tree(Options(config)).files
     assert not [p for p in files if p.startswith(DIR)]
     taskfile = files[".taskfiles/infrastructure/Taskfile.yaml"]
     assert b"tofu:" not in taskfile and b"wait-for-nodes" not in taskfile

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from generator import verify
-from generator.errors import InputError
+from generator.errors import HCLRejected, InputError
 
 # name -> (text, accepted by HashiCorp's HCL parser, the parser OpenTofu and Packer use)
 HCL_SAMPLES = {
@@ -88,7 +88,7 @@ def test_nul_is_refused_before_the_c_string_would_cut_it() -> None:
     """pygohcl passes a C string, so "x" would be all it saw of this text; verify refuses
     a NUL itself (no template emits one) instead of passing a truncated file."""
     assert _verdict(pygohcl.loads, 'a = "x"\n\0 = = broken\n') is True
-    with pytest.raises(verify.HCLRejected, match="NUL") as caught:
+    with pytest.raises(HCLRejected, match="NUL") as caught:
         verify._parse_hcl('a = "x"\n\0 = = broken\n')
     assert caught.value.line == 2
 
@@ -112,7 +112,7 @@ def test_python_hcl2_only_words_rejections(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(hcl2, "loads", lambda text: calls.append(text) or real(text))
     verify._parse_hcl(HCL_SAMPLES["block"][0])
     assert calls == []
-    with pytest.raises(verify.HCLRejected) as caught:
+    with pytest.raises(HCLRejected) as caught:
         verify._parse_hcl('b = 1\nc = "x"\nb = 2\n')
     assert len(calls) == 1
     assert caught.value.line == 3

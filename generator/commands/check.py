@@ -12,9 +12,9 @@ from generator.output import emit_diagnostics, info, note, write_err, write_out
 def run(options: Options) -> int:
     root = options.output_root
     sync.require_output_root(root)
-    result = pipeline.render_tree(options.config_dir, root, check=True, dialect=options.dialect)
+    result = pipeline.render_tree(options, check=True)
     collisions.check(root, result.files, result.output_dirs)
-    plan = sync.plan(root, result.files, result.output_dirs)
+    plan = sync.plan(result.snapshot, result.files)
     emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
     for path in result.unverified:
         note("no key to decrypt it; compared its keys and structure only", path)

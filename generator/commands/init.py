@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from generator import secrets, sync
+from generator import secrets, writer
 from generator.agekey import AGE_KEY, read_identity
 from generator.errors import UsageError
 from generator.init_files import GITIGNORE_ENTRIES, example_dir
@@ -81,7 +81,7 @@ def run(options: Options) -> int:
         path = config_dir / item.name
         try:
             if item.replace:
-                sync.write_atomic(path, item.data)
+                writer.write_atomic(path, item.data)
             elif item.append:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
                 try:

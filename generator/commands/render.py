@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from generator import collisions, pipeline, sync
+from generator import collisions, pipeline, sync, writer
 from generator.errors import ConflictError
 from generator.options import Options
 from generator.output import emit_diagnostics, info, write_out
@@ -13,13 +13,11 @@ def run(options: Options) -> int:
     sync.require_output_root(root)
     # A dry run writes nothing, so it needs no encryption: like check it compares decrypted
     # content when the key is there and the structure when it is not.
-    result = pipeline.render_tree(
-        options.config_dir, root, check=options.dry_run, dialect=options.dialect
-    )
+    result = pipeline.render_tree(options, check=options.dry_run)
     managed = result.output_dirs
     collisions.check(root, result.files, managed)
     if options.dry_run:
-        plan = sync.plan(root, result.files, managed)
+        plan = sync.plan(result.snapshot, result.files)
         emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
         write_out(sync.unified_diff(plan))
         info(options.fmt, _summary(plan, dry_run=True))
@@ -34,10 +32,10 @@ def run(options: Options) -> int:
             )
         return 1 if options.exit_code and plan.changes else 0
     root.mkdir(parents=True, exist_ok=True)
-    with sync.locked(root):
-        plan = sync.plan(root, result.files, managed)
+    with writer.locked(root):
+        plan = sync.plan(result.snapshot.current(), result.files)
         emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
-        sync.apply(root, plan, force=options.force)
+        writer.apply(root, plan, force=options.force)
     for change in plan.changes:
         info(options.fmt, f"{VERBS[change.action]} {change.path}")
     info(options.fmt, _summary(plan, dry_run=False))

@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from generator import inputs, model, render, settings
+from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import plain
 from helpers.paths import EXAMPLES_DIR, TASKFILE
@@ -302,7 +303,7 @@ def capi_only(cluster: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def multi_host() -> tuple[Mapping[str, Any], dict[str, bytes]]:
-    rendered = render_tree(EXAMPLES_DIR / "multi-host")
+    rendered = render_tree(Options(EXAMPLES_DIR / "multi-host"))
     return rendered.context, rendered.files
 
 
@@ -374,7 +375,7 @@ def render_variant(name: str, config_dir: Path) -> tuple[str, Mapping[str, Any],
     shutil.copytree(EXAMPLES_DIR / source, config_dir, dirs_exist_ok=True)
     cluster, nodes = read_inputs(config_dir)
     write_inputs(config_dir, *variants()[name](cluster, nodes))
-    rendered = render_tree(config_dir)
+    rendered = render_tree(Options(config_dir))
     return name, rendered.context, rendered.files
 
 
