@@ -42,8 +42,8 @@ def test_apply_passes_the_sops_token_to_the_secret(
     token of secrets.sops.yaml (kubectl is a stub that records its arguments)."""
     from pyrage import x25519
 
-    from generator import secrets
     from generator.commands.init import sops_config
+    from generator.sops import SOPS_CONFIG, encrypt
 
     task, sops = installed("task"), installed("sops")
     identity = x25519.Identity.generate()
@@ -56,14 +56,14 @@ def test_apply_passes_the_sops_token_to_the_secret(
     token_id, token_secret = "capi@pve!t" + os.urandom(4).hex(), str(uuid.uuid4())
     plaintext = f'proxmox_api_token_id: "{token_id}"\nproxmox_api_token_secret: "{token_secret}"\n'
     (config / "secrets.sops.yaml").write_bytes(
-        secrets.encrypt(
+        encrypt(
             plaintext.encode(),
             "secrets.sops.yaml",
             age_recipients=[str(identity.to_public())],
             cwd=config,
         )
     )
-    (config / secrets.SOPS_CONFIG).write_bytes(sops_config(str(identity.to_public())))
+    (config / SOPS_CONFIG).write_bytes(sops_config(str(identity.to_public())))
     rendered = render_tree(Options(config))
     (kustomization,) = load_docs(rendered.files[KUSTOMIZATION])
     assert [f"{CAPI_DIR}/{r}" for r in kustomization["resources"]] == [CLUSTER_YAML, CREDENTIALS]

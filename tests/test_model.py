@@ -250,9 +250,9 @@ def test_the_endpoint_has_one_canonical_form(given: str, url: str, host: str, po
     assert (context["proxmox_port"], context["proxmox_api_url"]) == (port, f"{url}/api2/json")
 
 
-def test_the_header_is_the_one_sync_recognises(minimal: Mapping[str, Any]) -> None:
-    from generator import sync
+def test_the_header_is_the_one_the_manifest_recognises(minimal: Mapping[str, Any]) -> None:
+    from generator import manifest
 
     assert minimal["generated_header"] == constants.GENERATED_HEADER
-    assert sync.HEADER_MARK in f"# {minimal['generated_header']}\n".encode()
+    assert manifest.HEADER_MARK in f"# {minimal['generated_header']}\n".encode()
     assert tuple(minimal["input_files"]) == constants.INPUT_FILES
