@@ -62,8 +62,8 @@ def hcl_string(value: Any) -> str:
     return f'"{_hcl_escape(str(value))}"'
 
 
-def hcl(value: Any) -> str:
-    """Any model value as an HCL literal: string, number, bool, null, list or object."""
+def _scalar(value: Any, language: str) -> str | None:
+    """null, a bool or a number, written alike in HCL and YAML; None for anything else."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -72,8 +72,16 @@ def hcl(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"cannot write {value} to HCL")
+            raise ValueError(f"cannot write {value} to {language}")
         return repr(value)
+    return None
+
+
+def hcl(value: Any) -> str:
+    """Any model value as an HCL literal: string, number, bool, null, list or object."""
+    scalar = _scalar(value, "HCL")
+    if scalar is not None:
+        return scalar
     if isinstance(value, str):
         return hcl_string(value)
     if isinstance(value, Mapping):
@@ -93,16 +101,9 @@ def hcl_list(values: Any) -> str:
 
 def yaml(value: Any) -> str:
     """Any model value as a YAML flow value (plain when that reads back the same)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot write {value} to YAML")
-        return repr(value)
+    scalar = _scalar(value, "YAML")
+    if scalar is not None:
+        return scalar
     if isinstance(value, str):
         if _YAML_PLAIN.match(value) and not _YAML_NOT_STRING.match(value):
             return value
