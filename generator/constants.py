@@ -45,3 +45,8 @@ NIC_MODEL = "virtio"
 # --- the image ----------------------------------------------------------------------------
 # The extension that runs the QEMU guest agent; without it nothing answers the agent.
 GUEST_AGENT = "siderolabs/qemu-guest-agent"
+
+# --- Cluster API ------------------------------------------------------------------------------
+# Fewest controllers that keep etcd quorum while one of them is being replaced (the model's
+# rollout surge and validate's spare-address rule both stand on it).
+SAFE_SCALE_IN_REPLICAS = 3

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import derive, rules_provisioning, rules_templates
+from generator import constants, derive, rules_provisioning, rules_templates
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 from generator.rulekit import as_int as _int
@@ -23,7 +23,7 @@ from generator.rulekit import where as _where
 MIN_TALOS = (1, 12, 0)
 # Fewest controllers that a control-plane rollout can replace one by one without losing etcd
 # quorum; below it the rollout creates a machine first, which needs a free pool address.
-SAFE_SCALE_IN_REPLICAS = 3
+SAFE_SCALE_IN_REPLICAS = constants.SAFE_SCALE_IN_REPLICAS
 # cluster-api #13184: these read status.ready instead of status.initialized of v1beta1
 # control planes such as TalosControlPlane (fixed in 1.11.5 and 1.12.2).
 BROKEN_CORE = (((1, 11, 0), (1, 11, 4)), ((1, 12, 0), (1, 12, 1)))
