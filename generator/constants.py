@@ -46,6 +46,10 @@ NIC_MODEL = "virtio"
 # The extension that runs the QEMU guest agent; without it nothing answers the agent.
 GUEST_AGENT = "siderolabs/qemu-guest-agent"
 
+# --- Proxmox VE -----------------------------------------------------------------------------
+# The highest VM ID Proxmox VE accepts.
+MAX_VM_ID = 999_999_999
+
 # --- Cluster API ------------------------------------------------------------------------------
 # Fewest controllers that keep etcd quorum while one of them is being replaced (the model's
 # rollout surge and validate's spare-address rule both stand on it).

@@ -1,9 +1,11 @@
-"""Reading helpers shared by the rule modules (rules, rules_capi, rules_templates,
-rules_provisioning): rules see documents that may not have passed the schema check, so each
-helper takes what is there and ignores the rest."""
+"""Helpers shared by the rule modules (rules_*.py): rules see documents that may not have
+passed the schema check, so each helper takes what is there and ignores the rest, and
+`tolerant` turns a rule's crash on a value of the wrong type into no finding (the schema
+check reports that value)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,3 +44,17 @@ def owner(node: dict[str, Any], index: int) -> str:
 def used_by(nodes: Document, index: int, node: dict[str, Any], key: str) -> str:
     """ "is already used by nodes[i] (name) at file:line:col" of the node that had it first."""
     return f"is already used by {owner(node, index)} at {where(nodes, ['nodes', index, key])}"
+
+
+def tolerant(rule: Rule) -> Rule:
+    """Values of the wrong type are the schema check's to report, not a crash here."""
+
+    @functools.wraps(rule)
+    def run(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
+        try:
+            found = list(rule(cluster, nodes))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return iter(())
+        return iter(found)
+
+    return run

@@ -7,7 +7,7 @@ and is skipped here.
 
 from __future__ import annotations
 
-from generator import rules_capi, rules_provisioning, rules_templates
+from generator import rules_capi, rules_capi_plane, rules_provisioning, rules_templates
 from generator.errors import Diagnostic
 from generator.load import Document
 from generator.rulekit import Rule
@@ -33,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     *rules_provisioning.RULES,
     migration,
     rules_capi.check,
+    *rules_capi_plane.RULES,
     *rules_templates.RULES,
 )
 

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from generator import constants, derive, rules_provisioning, rules_templates
+from generator import constants, derive, rules_provisioning, rules_templates, talos_templates
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 from generator.rulekit import as_int as _int
@@ -124,7 +124,7 @@ def template_vmid(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
                 ["nodes", i, key],
                 f"VM ID {vm_id} of nodes[{i}] ({node.get('name')}) is the VM ID of the Cluster "
                 f"API template {twin_of.name}{rules_provisioning.CAPI_SUFFIX} (VM ID "
-                f"{twin_of.vmid} of template {twin_of.name} + {rules_templates.TWIN_STEP})",
+                f"{twin_of.vmid} of template {twin_of.name} + {talos_templates.TWIN_STEP})",
                 "choose another vm_id, or change talos_template_vmid",
             )
 

@@ -7,21 +7,19 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from generator import constants, derive, patterns, resources, rules_provisioning, talos_templates
 from generator.errors import Diagnostic
-from generator.load import Document, PathPart
+from generator.load import Document
+from generator.rulekit import Rule, tolerant
 from generator.rulekit import indexed_nodes as _nodes
-from generator.rulekit import where as _where
 
 GUEST_AGENT = constants.GUEST_AGENT
-# A node's own keys that choose its image, in the order a clash points at them.
-IMAGE_KEYS = ("talos_secureboot", "talos_schematic_id", "talos_extensions")
 
 
-def _cluster(cluster: Document) -> dict[str, Any]:
+def cluster_values(cluster: Document) -> dict[str, Any]:
     return talos_templates.with_defaults(cluster.data if isinstance(cluster.data, dict) else {})
 
 
@@ -58,7 +56,7 @@ def plan(
     if not all(_well_formed(n) for _, n in _nodes(nodes)):
         return None
     try:
-        return talos_templates.plan(_cluster(cluster), [n for _, n in _nodes(nodes)])
+        return talos_templates.plan(cluster_values(cluster), [n for _, n in _nodes(nodes)])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None  # the schema check reports what is malformed
 
@@ -66,114 +64,6 @@ def plan(
 def _plan(cluster: Document, nodes: Document) -> list[talos_templates.Template] | None:
     planned = plan(cluster, nodes)
     return None if planned is None else planned[0]
-
-
-Rule = Callable[[Document, Document], Iterator[Diagnostic]]
-
-
-def _tolerant(rule: Rule) -> Rule:
-    """Values of the wrong type are the schema check's to report, not a crash here."""
-
-    @functools.wraps(rule)
-    def run(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
-        try:
-            found = list(rule(cluster, nodes))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return iter(())
-        return iter(found)
-
-    return run
-
-
-def _owner(
-    controllers: list[tuple[int, dict[str, Any]]], value: Callable[[int, dict[str, Any]], Any]
-) -> tuple[int, dict[str, Any], Any] | None:
-    """The controller whose value the control plane takes: the value most controllers have
-    (ties: the earliest), set by the first controller that has it."""
-    values = [value(i, n) for i, n in controllers]
-    if not values:
-        return None
-    counts: dict[Any, int] = {}
-    for v in values:
-        counts[v] = counts.get(v, 0) + 1
-    chosen = max(counts, key=lambda v: (counts[v], -values.index(v)))
-    i, node = controllers[values.index(chosen)]
-    return i, node, chosen
-
-
-def _controllers(nodes: Document) -> list[tuple[int, dict[str, Any]]]:
-    return [(i, n) for i, n in _nodes(nodes) if n.get("controller") is True]
-
-
-def _node_path(node: dict[str, Any], i: int, keys: tuple[str, ...]) -> list[PathPart]:
-    """The first of keys the node itself sets (what makes it differ), else its name."""
-    key = next((k for k in keys if k in node), "name" if "name" in node else None)
-    return ["nodes", i] if key is None else ["nodes", i, key]
-
-
-def _image_text(template: talos_templates.Template) -> str:
-    sb = "with" if template.secureboot else "without"
-    return f"schematic {template.image.id} {sb} SecureBoot (template {template.name})"
-
-
-def capi_control_plane_image(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
-    """One TalosControlPlane takes one machine template, which clones one Talos template: every
-    controller needs one (schematic, SecureBoot) pair. Workers may differ (one
-    MachineDeployment per pair)."""
-    if not rules_provisioning._enabled(cluster, "capi"):
-        return
-    planned = plan(cluster, nodes)
-    if planned is None:
-        return
-    _, by_node = planned
-    controllers = [(i, n) for i, n in _controllers(nodes) if str(n.get("name")) in by_node]
-    owner = _owner(controllers, lambda i, n: by_node[str(n.get("name"))].vmid)
-    if owner is None:
-        return
-    j, first, vmid = owner
-    wanted = by_node[str(first.get("name"))]
-    where = _where(nodes, ["nodes", j])
-    for i, node in controllers:
-        have = by_node[str(node.get("name"))]
-        if have.vmid == vmid:
-            continue
-        yield nodes.diag(
-            _node_path(node, i, IMAGE_KEYS),
-            f"controller {node.get('name')} boots {_image_text(have)}, but the CAPI control plane "
-            f"boots {_image_text(wanted)} as set by controller {first.get('name')} "
-            f"(nodes[{j}], {where}): one TalosControlPlane takes one machine template, so "
-            "every controller clones the same Talos template",
-            f"give {node.get('name')} the talos_extensions/talos_schematic_id and "
-            f"talos_secureboot of {first.get('name')}, or make it a worker (each worker "
-            "image gets a MachineDeployment of its own)",
-        )
-
-
-def capi_control_plane_mtu(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
-    """The control plane's one ProxmoxMachineTemplate has one network device, with one MTU:
-    every controller needs the same MTU. Workers may differ (one MachineDeployment per MTU)."""
-    if not rules_provisioning._enabled(cluster, "capi"):
-        return
-    default = _cluster(cluster)["node_mtu"]
-    controllers = _controllers(nodes)
-    owner = _owner(controllers, lambda i, n: n.get("mtu") or default)
-    if owner is None:
-        return
-    j, first, mtu = owner
-    where = _where(nodes, ["nodes", j])
-    for i, node in controllers:
-        have = node.get("mtu") or default
-        if have == mtu:
-            continue
-        yield nodes.diag(
-            _node_path(node, i, ("mtu",)),
-            f"controller {node.get('name')} has MTU {have}, but the CAPI control plane's machines "
-            f"have MTU {mtu} as set by controller {first.get('name')} (nodes[{j}], {where}): "
-            "one TalosControlPlane takes one ProxmoxMachineTemplate, whose network device "
-            "has one MTU",
-            f"give {node.get('name')} MTU {mtu} (workers may differ: each MTU gets a "
-            "MachineDeployment of its own)",
-        )
 
 
 def one_image_source(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
@@ -190,7 +80,7 @@ def one_image_source(cluster: Document, nodes: Document) -> Iterator[Diagnostic]
 
 def guest_agent(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """The QEMU guest agent is set once per cluster: every image has the extension or none."""
-    data = _cluster(cluster)
+    data = cluster_values(cluster)
     if isinstance((data.get("vm_advanced") or {}).get("qemu_agent"), bool):
         return
     agent = derive.qemu_agent(data)
@@ -238,10 +128,6 @@ def template_names(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
         )
 
 
-# Proxmox VE's highest VM ID (rules.MAX_VM_ID; rules imports this module).
-MAX_VM_ID = 999_999_999
-
-
 def template_vmid_range(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """Other pairs' templates (and with capi their twins) sit above talos_template_vmid: they
     must stay valid VM IDs."""
@@ -251,44 +137,32 @@ def template_vmid_range(cluster: Document, nodes: Document) -> Iterator[Diagnost
     beyond = [
         t.name
         for t in templates or []
-        if t.vmid > MAX_VM_ID or (twins and not t.default and t.vmid + TWIN_STEP > MAX_VM_ID)
+        if t.vmid > constants.MAX_VM_ID
+        or (twins and not t.default and t.vmid + talos_templates.TWIN_STEP > constants.MAX_VM_ID)
     ]
     if beyond:
         yield cluster.diag(
             ["talos_template_vmid"],
             f"the templates of other schematics would get VM IDs up to "
-            f"talos_template_vmid + {reach}, beyond Proxmox VE's {MAX_VM_ID} "
+            f"talos_template_vmid + {reach}, beyond Proxmox VE's {constants.MAX_VM_ID} "
             f"({', '.join(beyond)})",
-            f"use at most {MAX_VM_ID - reach}",
+            f"use at most {constants.MAX_VM_ID - reach}",
         )
-
-
-# Cluster API's twin of another pair's template sits this far above that template (see
-# twin_vmid): above every other pair's template, so the two never meet.
-TWIN_STEP = talos_templates.SLOTS
-
-
-def twin_vmid(vmid: int, default: bool, only: bool, capi_vmid: int) -> int:
-    """VM ID of the Cluster API twin (no cloud-init drive) of the template with VM ID vmid.
-
-    The cluster's pair (or the only pair) keeps talos_capi_template_vmid; any other pair's
-    twin is its template's VM ID + TWIN_STEP, so it is as stable as that template's."""
-    return capi_vmid if default or only else vmid + TWIN_STEP
 
 
 def twins(cluster: Document, nodes: Document) -> list[tuple[int, talos_templates.Template]] | None:
     """(twin VM ID, template) of every template the nodes need, for capi's rules."""
     templates = _plan(cluster, nodes)
-    capi_vmid = _cluster(cluster).get("talos_capi_template_vmid")
+    capi_vmid = cluster_values(cluster).get("talos_capi_template_vmid")
     if templates is None or not isinstance(capi_vmid, int):
         return None
     only = len(templates) == 1
-    return [(twin_vmid(t.vmid, t.default, only, capi_vmid), t) for t in templates]
+    return [(talos_templates.twin_vmid(t.vmid, t.default, only, capi_vmid), t) for t in templates]
 
 
 def node_secureboot(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     """A node's talos_secureboot: true before Talos 1.14, as the cluster-wide warning says."""
-    version = _cluster(cluster).get("talos_version")
+    version = cluster_values(cluster).get("talos_version")
     try:
         early = derive.version(str(version))[:2] < derive.SECUREBOOT_ENROLL_VERSION
     except ValueError:
@@ -317,10 +191,8 @@ def _all_true(cluster: Document, nodes: Document) -> bool:
 
 
 RULES: tuple[Rule, ...] = tuple(
-    _tolerant(rule)
+    tolerant(rule)
     for rule in (
-        capi_control_plane_image,
-        capi_control_plane_mtu,
         one_image_source,
         guest_agent,
         template_names,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from generator import derive, talos_templates
+from generator import constants, derive, talos_templates
 from generator.errors import Diagnostic
 from generator.load import Document, PathPart
 from generator.rulekit import as_int as _int
@@ -15,7 +15,7 @@ from generator.rulekit import owner as _owner
 from generator.rulekit import used_by
 from generator.rulekit import where as _where
 
-MAX_VM_ID = 999_999_999
+MAX_VM_ID = constants.MAX_VM_ID
 
 
 def _vm_id_text(cluster: Document, node: dict[str, Any], value: int) -> str:

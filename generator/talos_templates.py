@@ -146,3 +146,16 @@ def vmids(cluster: Mapping[str, Any], nodes: Sequence[Any]) -> dict[int, str]:
         vmid = data.get("talos_template_vmid")
         return {vmid: str(data.get("talos_template"))} if isinstance(vmid, int) else {}
     return {t.vmid: t.name for t in templates}
+
+
+# Cluster API's twin of another pair's template sits this far above that template (see
+# twin_vmid): above every other pair's template, so the two never meet.
+TWIN_STEP = SLOTS
+
+
+def twin_vmid(vmid: int, default: bool, only: bool, capi_vmid: int) -> int:
+    """VM ID of the Cluster API twin (no cloud-init drive) of the template with VM ID vmid.
+
+    The cluster's pair (or the only pair) keeps talos_capi_template_vmid; any other pair's
+    twin is its template's VM ID + TWIN_STEP, so it is as stable as that template's."""
+    return capi_vmid if default or only else vmid + TWIN_STEP

@@ -26,7 +26,7 @@ from generator import talos_templates
 from generator.cli import main
 from generator.options import Options
 from generator.pipeline import render_tree
-from generator.rules_templates import TWIN_STEP
+from generator.talos_templates import TWIN_STEP
 from helpers.capi import (
     CLUSTER_YAML,
     GPU_EXTENSIONS,

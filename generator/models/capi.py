@@ -9,7 +9,7 @@ MachineDeployment per distinct shape and image. How nodes.yaml maps onto that:
   own NoCloud ISO, and a second cidata drive races it: CAPMOX issue #221). A machine template
   clones the twin of its nodes' pair (templateID) and installs that pair's installer image.
   The cluster's pair (or the only one) has talos_capi_template_vmid; any other pair's twin is
-  its template's VM ID + rules_templates.TWIN_STEP.
+  its template's VM ID + talos_templates.TWIN_STEP.
 - controllers: one template, so validate demands one pair and one MTU of all controllers;
   where per-node overrides differ, the largest value of each resource wins (cores, sockets,
   memory, disk size), tags are the union, and the install disk is the one most controllers

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from generator import constants, derive, rules_provisioning, rules_templates, talos_templates
+from generator import constants, derive, rules_provisioning, talos_templates
 from generator.models.capi_names import digest, dns_label, template_name
 
 # The boot disk of the template VM that the packer/tofu/ansible paths create.
@@ -74,13 +74,13 @@ def _install(node: Mapping[str, Any], disk: str) -> dict[str, Any]:
 
 def twins(base: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The Cluster API template of each Talos template: the same image without a cloud-init
-    drive (CAPMOX attaches its own NoCloud ISO), with the VM ID rules_templates.twin_vmid
+    drive (CAPMOX attaches its own NoCloud ISO), with the VM ID talos_templates.twin_vmid
     gives it, in the order of base["talos_templates"]."""
     templates = base["talos_templates"]
     return [
         {
             "template_vmid": t["vmid"],
-            "vmid": rules_templates.twin_vmid(
+            "vmid": talos_templates.twin_vmid(
                 t["vmid"], t["default"], len(templates) == 1, base["talos_capi_template_vmid"]
             ),
             "name": f"{t['name']}{rules_provisioning.CAPI_SUFFIX}",
