@@ -162,3 +162,24 @@ def test_the_readme_api_example_runs(
     assert scope["code"] == 1  # a dry run of a first render: everything would be created
     assert "would be created" in capsys.readouterr().out
     assert not (tmp_path / "provision" / "infrastructure").exists()
+
+
+def test_render_tree_is_the_render_in_memory(tmp_path: Path) -> None:
+    """README: generator.render_tree(Options) returns what `render` then writes, and
+    writes nothing itself."""
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "examples" / "minimal", config)
+    before = sorted(p.relative_to(config) for p in config.rglob("*"))
+    rendered = generator.render_tree(Options(config_dir=config))
+    assert sorted(p.relative_to(config) for p in config.rglob("*")) == before
+    assert cli.main(["-C", str(config), "render"]) == 0
+    written = {
+        p.relative_to(config).as_posix(): p.read_bytes()
+        for p in config.rglob("*")
+        if p.is_file() and p.relative_to(config) not in before
+    }
+    assert {k: v for k, v in written.items() if not k.startswith(".clustergen/")} == dict(
+        rendered.files
+    )
