@@ -159,3 +159,18 @@ def twin_vmid(vmid: int, default: bool, only: bool, capi_vmid: int) -> int:
     The cluster's pair (or the only pair) keeps talos_capi_template_vmid; any other pair's
     twin is its template's VM ID + TWIN_STEP, so it is as stable as that template's."""
     return capi_vmid if default or only else vmid + TWIN_STEP
+
+
+def twin_vmids(cluster: Mapping[str, Any], nodes: Sequence[Any]) -> set[int]:
+    """Raw inputs -> the VM IDs of the Cluster API twins when capi is a provisioner (none
+    otherwise); inputs the schema check has not passed yet give the cluster's twin only."""
+    data = with_defaults(cluster)
+    capi_vmid = data.get("talos_capi_template_vmid")
+    if "capi" not in (data.get("provisioners") or ()) or not isinstance(capi_vmid, int):
+        return set()
+    try:
+        templates, _ = plan(data, [n for n in nodes if isinstance(n, Mapping)])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {capi_vmid}
+    only = len(templates) == 1
+    return {twin_vmid(t.vmid, t.default, only, capi_vmid) for t in templates}

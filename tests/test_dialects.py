@@ -628,3 +628,38 @@ def test_json_diagnostics_of_a_host_dialect(
     assert code == 1
     (problem,) = json.loads(out)
     assert (problem["path"], problem["line"], problem["col"]) == ("nodes[0].vm_cores", line, 15)
+
+
+@pytest.mark.parametrize(
+    ("extra", "clash"),
+    [
+        ({"vm_id_base": 8980}, 9000),  # the Talos template's VM ID
+        ({"vm_id_base": 8981, "provisioners": ["packer", "tofu", "capi"]}, 9001),  # CAPI's twin
+        ({"vm_id_base": 2990}, 3010),  # another node's explicit vm_id (cp-0)
+    ],
+    ids=["template", "capi-twin", "node"],
+)
+def test_a_talos_cluster_node_without_vm_id_steps_over_every_taken_id(
+    tmp_path: Path, extra: dict[str, Any], clash: int
+) -> None:
+    """talos-cluster leaves a node's VM ID to Proxmox; clustergen numbers it (base + host
+    number) and steps over an ID a template, a Cluster API twin or another node holds, instead
+    of reporting a clash on a vm_id the user never wrote."""
+    cluster, nodes = load_example("talos-cluster")
+    worker = next(n for n in nodes["nodes"] if n["name"] == "gpu-0")
+    del worker["vm_id"]
+    assert worker["address"].endswith(".20")  # host number 20: its ID would be base + 20
+    if "capi" in extra.get("provisioners", []):
+        extra["capi_spare_addresses"] = ["10.20.30.99"]
+    write(tmp_path, {**cluster, **extra}, nodes)
+    assert errors_of(tmp_path) == []
+    context = render_tree(Options(tmp_path), check=True).context
+    ids = {n["name"]: n["vm_id"] for n in context["nodes"]}
+    taken = {t["vmid"] for t in context["talos_templates"]} | {
+        n["vm_id"] for n in context["nodes"] if n["name"] != "gpu-0"
+    }
+    if context["enabled"]["capi"]:
+        taken |= {t["vmid"] for t in context["capi"]["twins"]}
+    assert clash in taken
+    first_free = next(i for i in range(clash, clash + 100) if i not in taken)
+    assert ids["gpu-0"] == first_free

@@ -107,11 +107,13 @@ def talos_only(work: Work, index: int, node: dict[str, Any]) -> None:
 def pick_vm_ids(cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
     """talos-cluster: a node without vm_id is Proxmox's to number. clustergen numbers it
     (stable IDs), as its own dialect does (vm_id_base + host number), stepping over every ID
-    another node or a template holds, so an explicit vm_id never clashes with a derived one."""
+    another node, a template or (with capi) a Cluster API twin holds, so an explicit vm_id
+    never clashes with a derived one."""
     from generator import derive, talos_templates
 
     taken = {n["vm_id"] for n in nodes if isinstance(n, dict) and isinstance(n.get("vm_id"), int)}
     taken.update(talos_templates.vmids(cluster, nodes))
+    taken.update(talos_templates.twin_vmids(cluster, nodes))
     for node in nodes:
         if not isinstance(node, dict) or "vm_id" in node:
             continue
