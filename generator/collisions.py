@@ -12,12 +12,14 @@ user removes them. A file that only configures the state (backend.tf) or overrid
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from generator import hostrepo
-from generator.errors import ConflictError
+from generator.errors import ConflictError, NotRegular, UnsafePath
 from generator.load import display_name
+from generator.outtree import Snapshot
 from generator.provisioners import BY_NAME
 
 TOFU_DIR = BY_NAME["tofu"].templates
@@ -29,20 +31,30 @@ _CLASHES = re.compile(
 )
 
 
-def _clashing_module_files(root: Path, files: Mapping[str, bytes]) -> list[str]:
-    folder = root / TOFU_DIR
+def _clashing_module_files(snapshot: Snapshot, files: Mapping[str, bytes]) -> list[str]:
+    """The *.tf files beside clustergen's in its tofu folder (as the snapshot of the output
+    tree lists them; read through it, never through a link) that declare what clustergen's
+    module declares."""
     ours = {name for name in files if name.startswith(f"{TOFU_DIR}/")}
-    if not ours or not folder.is_dir():
+    if not ours or TOFU_DIR not in snapshot.dirs:
         return []
     declared = set(re.findall(r'^variable\s+"([^"]+)"', _joined(files, ours), re.MULTILINE))
     found: list[str] = []
-    for path in sorted(folder.glob("*.tf")):
-        name = f"{TOFU_DIR}/{path.name}"
-        if name in ours or path.is_symlink() or not path.is_file():
+    try:
+        listing = list(snapshot.listing(TOFU_DIR))
+    except UnsafePath:
+        return []  # sync refuses a linked folder with its own message
+    for name, entry in listing:
+        base = PurePosixPath(name).name
+        if name in ours or not base.endswith(".tf") or not stat.S_ISREG(entry.mode):
             continue
-        if path.name == "override.tf" or path.name.endswith("_override.tf"):
+        if base == "override.tf" or base.endswith("_override.tf"):
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            data = snapshot.read(name)
+        except (NotRegular, UnsafePath):
+            continue
+        text = (data or b"").decode("utf-8", errors="replace")
         for match in _CLASHES.finditer(text):
             if match.group("var") is None or match.group("var") in declared:
                 found.append(name)
@@ -54,13 +66,14 @@ def _joined(files: Mapping[str, bytes], names: set[str]) -> str:
     return "\n".join(files[n].decode("utf-8", "replace") for n in sorted(names))
 
 
-def check(root: Path, files: Mapping[str, bytes], output_dirs: tuple[str, ...]) -> None:
+def check(snapshot: Snapshot, files: Mapping[str, bytes], output_dirs: tuple[str, ...]) -> None:
     """ConflictError (exit 1, nothing written) naming every colliding file."""
+    root = snapshot.root
     used = {str(Path(name).parent) for name in files} & set(output_dirs)
     templates = sorted(
         {display_name(t) for d in used for t in hostrepo.host_templates_under(root / d)}
     )
-    module = [display_name(root / n) for n in _clashing_module_files(root, files)]
+    module = [display_name(root / n) for n in _clashing_module_files(snapshot, files)]
     if not templates and not module:
         return
     parts = []

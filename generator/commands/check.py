@@ -13,7 +13,7 @@ def run(options: Options) -> int:
     root = options.output_root
     sync.require_output_root(root)
     result = pipeline.render_tree(options, check=True)
-    collisions.check(root, result.files, result.output_dirs)
+    collisions.check(result.snapshot, result.files, result.output_dirs)
     plan = sync.plan(result.snapshot, result.files)
     emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
     for path in result.unverified:

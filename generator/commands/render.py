@@ -15,7 +15,7 @@ def run(options: Options) -> int:
     # content when the key is there and the structure when it is not.
     result = pipeline.render_tree(options, check=options.dry_run)
     managed = result.output_dirs
-    collisions.check(root, result.files, managed)
+    collisions.check(result.snapshot, result.files, managed)
     if options.dry_run:
         plan = sync.plan(result.snapshot, result.files)
         emit_diagnostics([*result.warnings, *sync.kept_warnings(plan)])
