@@ -91,3 +91,12 @@ class HCLRejected(ValueError):
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
         self.line = line
+
+
+class Unusual(Exception):
+    """yamlevents: not a plain case (an anchor reused, a tag, a merge key, ...); the caller
+    does the full load, which decides and words it."""
+
+
+class Cycle(Exception):
+    """plaincopy: a YAML alias that contains itself; load turns it into a Diagnostic."""

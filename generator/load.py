@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.document import Document, PathPart, format_path
-from generator.errors import Diagnostic, InputError
+from generator.errors import Cycle, Diagnostic, InputError, Unusual
 from generator.inputtext import (
     MAX_BYTES,
     MAX_DEPTH,
@@ -22,7 +22,7 @@ from generator.inputtext import (
     tab_indentation,
     too_deep,
 )
-from generator.plaincopy import MAX_VALUES, Budget, Cycle, plain_only, to_plain
+from generator.plaincopy import MAX_VALUES, Budget, plain_only, to_plain
 
 __all__ = [
     "MAX_BYTES",
@@ -80,7 +80,7 @@ def _load_fast(text: str) -> Any:
 
     try:
         return yamlevents.plain(text, MAX_VALUES)
-    except (yamlevents.Unusual, ImportError):
+    except (Unusual, ImportError):
         pass
     from ruamel.yaml import YAML
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from generator.errors import Cycle
 from generator.inputtext import MAX_BYTES
 
 MAX_VALUES = 200_000
@@ -28,10 +29,6 @@ class Budget:
         self.chars -= chars
         if self.values < 0 or self.chars < 0:
             raise OverflowError
-
-
-class Cycle(Exception):
-    pass
 
 
 def to_plain(node: Any, budget: Budget) -> Any:

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from generator.errors import Unusual
+
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
 BOOL = "tag:yaml.org,2002:bool"
@@ -38,10 +40,6 @@ MAX_DEPTH = 48
 # .inf) are left to the full load, which knows YAML's rules for them.
 _DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _DECIMAL_FLOAT = re.compile(r"[-+]?(0|[1-9][0-9]*)\.[0-9]+")
-
-
-class Unusual(Exception):
-    """Not a plain case: the caller does the full load."""
 
 
 @cache

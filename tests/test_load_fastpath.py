@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator import inputs, load, plaincopy
-from generator.errors import InputError
+from generator.errors import InputError, Unusual
 from helpers.paths import EXAMPLES_DIR as EXAMPLES
 from helpers.paths import FIXTURES_DIR as FIXTURES
 
@@ -158,14 +158,14 @@ def test_event_builder_serves_the_examples() -> None:
 def test_event_builder_leaves_the_unusual_aside(text: str) -> None:
     from generator import yamlevents
 
-    with pytest.raises(yamlevents.Unusual):
+    with pytest.raises(Unusual):
         yamlevents.plain(text, load.MAX_VALUES)
 
 
 def test_event_builder_keeps_the_value_budget() -> None:
     from generator import yamlevents
 
-    with pytest.raises(yamlevents.Unusual):
+    with pytest.raises(Unusual):
         yamlevents.plain("a: [" + ", ".join(["1"] * 50) + "]\n", 40)
 
 
