@@ -19,7 +19,7 @@ from typing import Any
 import hcl2
 import pytest
 from test_packer import console, packer, packer_dir, pkrvars
-from test_templates import edit, errors, node
+from test_templates import edit, node
 from test_tofu import unquote
 
 from generator import talos_templates
@@ -44,6 +44,7 @@ from helpers.capi import (
     v1alpha1_patch,
     write_inputs,
 )
+from helpers.data import input_errors
 
 PACKER_HCL = "infrastructure/packer/talos.pkr.hcl"
 
@@ -282,7 +283,7 @@ def test_controllers_share_one_image(
 ) -> None:
     config = example_copy("multi-host")
     edit(config, "nodes.yaml", lambda d: node(d, "prod-cp-2").update(change))
-    (line,) = errors(config)
+    (line,) = input_errors(config)
     # One line, at the key that makes the controller differ, naming the one that sets it.
     assert line.startswith("nodes.yaml:") and f": error: nodes[2].{key}: " in line, line
     assert "controller prod-cp-2 boots" in line and "as set by controller prod-cp-0" in line
@@ -301,7 +302,7 @@ def test_one_line_per_controller_that_differs(example_copy: Callable[[str], Path
         node(data, "prod-cp-2")["talos_extensions"] = list(GPU_EXTENSIONS)
 
     edit(config, "nodes.yaml", change)
-    found = errors(config)
+    found = input_errors(config)
     assert [line.split(": ")[2] for line in found] == [
         "nodes[1].talos_secureboot",
         "nodes[2].talos_extensions",
@@ -312,20 +313,20 @@ def test_one_line_per_controller_that_differs(example_copy: Callable[[str], Path
 def test_the_image_most_controllers_have_wins(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")
     edit(config, "nodes.yaml", lambda d: node(d, "prod-cp-0").update(talos_secureboot=True))
-    (line,) = errors(config)
+    (line,) = input_errors(config)
     assert ": error: nodes[0].talos_secureboot: controller prod-cp-0 boots" in line, line
     assert "as set by controller prod-cp-1 (nodes[1], " in line
 
 
 def test_workers_may_differ_in_image_and_mtu(example_copy: Callable[[str], Path]) -> None:
     config = split_config(example_copy)
-    assert errors(config) == []
+    assert input_errors(config) == []
 
 
 def test_controllers_share_one_mtu(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")  # node_mtu 9000
     edit(config, "nodes.yaml", lambda d: node(d, "prod-cp-1").update(mtu=1500))
-    (line,) = errors(config)
+    (line,) = input_errors(config)
     assert ": error: nodes[1].mtu: controller prod-cp-1 has MTU 1500" in line, line
     assert "MTU 9000 as set by controller prod-cp-0" in line
     assert "whose network device has one MTU" in line and "give prod-cp-1 MTU 9000" in line
@@ -335,7 +336,7 @@ def test_a_node_on_a_twins_vm_id_is_an_error(example_copy: Callable[[str], Path]
     config = split_config(example_copy)
     gpu = next(t for t in _context(config)["capi"]["twins"] if GPU_WORKERS[0] in t["nodes"])
     edit(config, "nodes.yaml", lambda d: node(d, SECUREBOOT_WORKER).update(vm_id=gpu["vmid"]))
-    (line,) = errors(config)
+    (line,) = input_errors(config)
     assert f": error: nodes[5].vm_id: VM ID {gpu['vmid']} of nodes[5] ({SECUREBOOT_WORKER})" in (
         line
     )
@@ -351,7 +352,7 @@ def test_capi_template_vmid_on_another_template_is_an_error(
     gpu_twin = next(t for t in context["capi"]["twins"] if GPU_WORKERS[0] in t["nodes"])
     for taken, name in ((gpu["vmid"], gpu["name"]), (gpu_twin["vmid"], gpu_twin["name"])):
         edit(config, "cluster.yaml", lambda d, v=taken: d.update(talos_capi_template_vmid=v))
-        (line,) = errors(config)
+        (line,) = input_errors(config)
         assert ": error: talos_capi_template_vmid: " in line, line
         assert f"is also the VM ID of the template {name}" in line
 
@@ -361,7 +362,7 @@ def test_twins_must_stay_valid_vm_ids(example_copy: Callable[[str], Path]) -> No
     reach = talos_templates.OFFSET + 2 * talos_templates.SLOTS - 1
     # The templates still fit (up to + OFFSET + SLOTS - 1); their twins do not.
     edit(config, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_999 - 1000))
-    found = [line for line in errors(config) if ": talos_template_vmid: " in line]
+    found = [line for line in input_errors(config) if ": talos_template_vmid: " in line]
     assert len(found) == 1, found
     assert f"talos_template_vmid + {reach}" in found[0]
     assert f"use at most {999_999_999 - reach}" in found[0]
@@ -372,9 +373,9 @@ def test_twin_names_must_stay_vm_names(example_copy: Callable[[str], Path]) -> N
     config = split_config(example_copy)
     limit = 63 - talos_templates.NAME_SUFFIX_MAX - len("-capi")
     edit(config, "cluster.yaml", lambda d: d.update(talos_template="t" * (limit + 1)))
-    assert errors(config) == []  # capi alone: the twins are the user's to build and name
+    assert input_errors(config) == []  # capi alone: the twins are the user's to build and name
     edit(config, "cluster.yaml", lambda d: d.update(provisioners=["packer", "capi"]))
-    (line,) = errors(config)
+    (line,) = input_errors(config)
     assert ": error: talos_template: " in line and f"use at most {limit} characters" in line
     edit(config, "cluster.yaml", lambda d: d.update(talos_template="t" * limit))
-    assert errors(config) == []
+    assert input_errors(config) == []

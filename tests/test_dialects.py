@@ -18,10 +18,10 @@ import yaml
 
 from generator import dialects
 from generator.errors import InputError
-from generator.inputs import read
 from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.cli import run_cli
+from helpers.data import input_errors
 from helpers.paths import EXAMPLES_DIR, ROOT
 from helpers.tools import tool
 
@@ -87,20 +87,6 @@ def load_example(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     cluster = yaml.safe_load((EXAMPLES_DIR / name / "cluster.yaml").read_text())
     nodes = yaml.safe_load((EXAMPLES_DIR / name / "nodes.yaml").read_text())
     return cluster, nodes
-
-
-def errors_of(config: Path, dialect: str = "auto") -> list[str]:
-    """The error lines of read(), with file names relative to config."""
-    try:
-        read(config, dialect)
-    except InputError as exc:
-        return [
-            f"{d.file.removeprefix(str(config) + '/')}:{d.line}:{d.col}: {d.severity}: "
-            f"{d.path}: {d.message} ({d.hint})"
-            for d in exc.diagnostics
-            if d.is_error
-        ]
-    return []
 
 
 def relative(err: str, config: Path) -> list[str]:
@@ -183,7 +169,7 @@ def test_filled_in_samples_validate(host: str, reference_dir: Path, tmp_path: Pa
     nodes = yaml.safe_load((repo / ".github" / "tests" / "nodes.yaml").read_text())
     assert yaml.safe_load((repo / "nodes.sample.yaml").read_text()) == {"nodes": []}
     write(repo, cluster, nodes)
-    assert errors_of(repo) == []
+    assert input_errors(repo) == []
 
 
 def test_talos_cluster_configs_still_pass_the_hosts_json_schemas(reference_dir: Path) -> None:
@@ -446,7 +432,7 @@ def test_vlan_modes(tmp_path: Path) -> None:
     # In-Talos VLAN with CAPI: clustergen cannot put it into Talos, an error.
     cluster["provisioners"] = ["capi"]
     write(config, cluster, nodes)
-    found = errors_of(config)
+    found = input_errors(config)
     assert len(found) == 1 and "cannot create a VLAN sub-interface" in found[0]
 
 
@@ -464,7 +450,7 @@ def test_versions_from_talenv_and_their_conflict(tmp_path: Path) -> None:
     cluster, nodes = load_example("cluster-template")
     cluster["talos_version"] = "1.12.4"
     write(config, cluster, nodes)
-    found = errors_of(config)
+    found = input_errors(config)
     assert len(found) == 1
     assert re.match(
         r"cluster\.yaml:\d+:\d+: error: talos_version: talos_version '1\.12\.4' disagrees with "
@@ -473,7 +459,7 @@ def test_versions_from_talenv_and_their_conflict(tmp_path: Path) -> None:
     ), found
     cluster["talos_version"] = "1.12.3"  # the same in both places is fine
     write(config, cluster, nodes)
-    assert errors_of(config) == []
+    assert input_errors(config) == []
 
 
 def test_cluster_name_defaults_to_kubernetes_in_cluster_template() -> None:
@@ -497,7 +483,7 @@ def test_a_disk_serial_with_capi_is_an_error(tmp_path: Path) -> None:
     cluster.pop("node_vlan_tag")
     cluster["provisioners"] = ["capi"]
     write(config, cluster, nodes)
-    found = errors_of(config)
+    found = input_errors(config)
     assert len(found) == 1 and "disk serial" in found[0] and "nodes[3].disk" in found[0]
 
 
@@ -508,7 +494,7 @@ def test_both_spellings_of_one_value_are_an_error(tmp_path: Path) -> None:
     cluster["proxmox_storage"] = "local-zfs"
     nodes["nodes"][3]["cores"] = 2
     write(config, cluster, nodes)
-    found = errors_of(config)
+    found = input_errors(config)
     assert any(
         "proxmox_storage 'local-zfs' disagrees with proxmox_disk_storage 'ceph-vm'" in f
         for f in found
@@ -523,7 +509,7 @@ def test_a_normalised_value_is_reported_at_its_source(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("  bios: ovmf", "  bios: uefi"))
     lines = path.read_text().splitlines()
     line = next(i for i, text in enumerate(lines, 1) if "bios: uefi" in text)
-    found = errors_of(config)
+    found = input_errors(config)
     assert found == [
         f"cluster.yaml:{line}:9: error: proxmox_vm_advanced.bios: "
         "'uefi' is not one of ovmf, seabios ()"
@@ -585,7 +571,7 @@ def test_init_extends_the_host_cue_schemas(
     else:
         assert "put the real Proxmox API token in secrets.sops.yaml" in next_step
     assert vet() == [0, 0]
-    assert errors_of(repo) == []
+    assert input_errors(repo) == []
     # Idempotent: a second init changes no schema and prints no diff.
     code, out, _ = run_cli(capsys, "init", "-C", str(repo))
     assert code == 0 and "+++" not in out
@@ -601,7 +587,7 @@ def test_init_in_a_fresh_cluster_template_repo_starts_from_its_example(
     assert (repo / "cluster.yaml").read_text() == (
         EXAMPLES_DIR / "cluster-template" / "cluster.yaml"
     ).read_text()
-    assert errors_of(repo) == []
+    assert input_errors(repo) == []
 
 
 def test_a_bad_advanced_tag_is_reported_in_cluster_yaml(tmp_path: Path) -> None:
@@ -609,7 +595,7 @@ def test_a_bad_advanced_tag_is_reported_in_cluster_yaml(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES_DIR / "talos-cluster", config)
     path = config / "cluster.yaml"
     path.write_text(path.read_text().replace('tags: ["talos", "lab"]', 'tags: ["talos", "Lab"]'))
-    found = errors_of(config)
+    found = input_errors(config)
     assert len(found) == 1
     assert "error: proxmox_vm_advanced.tags[1]: 'Lab' is not a Proxmox tag" in found[0]
     assert "did you mean 'lab'?" in found[0]
@@ -652,7 +638,7 @@ def test_a_talos_cluster_node_without_vm_id_steps_over_every_taken_id(
     if "capi" in extra.get("provisioners", []):
         extra["capi_spare_addresses"] = ["10.20.30.99"]
     write(tmp_path, {**cluster, **extra}, nodes)
-    assert errors_of(tmp_path) == []
+    assert input_errors(tmp_path) == []
     context = render_tree(Options(tmp_path), check=True).context
     ids = {n["name"]: n["vm_id"] for n in context["nodes"]}
     taken = {t["vmid"] for t in context["talos_templates"]} | {

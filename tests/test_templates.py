@@ -22,10 +22,10 @@ from test_tofu import tfvars, unquote, validated
 
 from generator import talos_templates
 from generator.cli import main
-from generator.errors import InputError
 from generator.inputs import read
 from generator.options import Options
 from generator.pipeline import render_tree
+from helpers.data import input_errors
 from helpers.paths import EXAMPLES_DIR, TASKFILE
 from helpers.tools import tool
 
@@ -44,20 +44,6 @@ def edit(config: Path, name: str, change: Callable[[Any], None]) -> None:
 def node(data: Any, name: str) -> dict[str, Any]:
     found: dict[str, Any] = next(n for n in data["nodes"] if n["name"] == name)
     return found
-
-
-def errors(config: Path) -> list[str]:
-    """The error lines of read(), as the CLI prints them (file relative to config)."""
-    try:
-        read(config)
-    except InputError as error:
-        return [
-            f"{d.file.removeprefix(str(config) + '/')}:{d.line}:{d.col}: {d.severity}: "
-            f"{d.path}: {d.message} ({d.hint})"
-            for d in error.diagnostics
-            if d.severity == "error"
-        ]
-    return []
 
 
 def pkrvars(files: dict[str, bytes]) -> dict[str, Any]:
@@ -210,7 +196,7 @@ def test_per_node_mtu_reaches_tofu_and_ansible(example_copy: Callable[[str], Pat
 def test_capi_with_another_mtu_is_an_error(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("multi-host")  # node_mtu 9000
     edit(config, "nodes.yaml", lambda d: d["nodes"][0].update(mtu=1500))
-    found = errors(config)
+    found = input_errors(config)
     assert len(found) == 1 and "nodes[0].mtu" in found[0] and "CAPI" in found[0], found
 
 
@@ -221,7 +207,7 @@ def test_a_node_without_the_guest_agent_is_an_error(example_copy: Callable[[str]
         "nodes.yaml",
         lambda d: node(d, "k8s-worker-0").update(talos_extensions=["siderolabs/iscsi-tools"]),
     )
-    found = errors(config)
+    found = input_errors(config)
     assert len(found) == 1 and "nodes[3].talos_extensions" in found[0], found
     assert "guest agent is one setting for every VM" in found[0]
 
@@ -229,7 +215,7 @@ def test_a_node_without_the_guest_agent_is_an_error(example_copy: Callable[[str]
 def test_a_node_vm_id_on_another_template_is_an_error(two_schematics: Path) -> None:
     vmid = render_tree(Options(two_schematics)).context["talos_templates"][1]["vmid"]
     edit(two_schematics, "nodes.yaml", lambda d: node(d, "k8s-cp-1").update(vm_id=vmid))
-    found = errors(two_schematics)
+    found = input_errors(two_schematics)
     assert len(found) == 1 and "nodes[1].vm_id" in found[0], found
     assert "the VM ID of the Talos template talos-1.12.0-" in found[0]
 
@@ -237,7 +223,7 @@ def test_a_node_vm_id_on_another_template_is_an_error(two_schematics: Path) -> N
 def test_a_typo_in_a_per_node_key_is_one_error(example_copy: Callable[[str], Path]) -> None:
     config = example_copy("homelab")
     edit(config, "nodes.yaml", lambda d: node(d, "k8s-worker-0").update(talos_extension=GPU))
-    found = errors(config)
+    found = input_errors(config)
     assert len(found) == 1, found
     assert "talos_extension" in found[0] and "did you mean 'talos_extensions'" in found[0]
 
@@ -362,16 +348,16 @@ def test_templates_with_one_static_build_address_build_one_at_a_time(
 
 def test_other_templates_must_stay_valid_vm_ids(two_schematics: Path) -> None:
     edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_500))
-    found = errors(two_schematics)
+    found = input_errors(two_schematics)
     assert len(found) == 1 and "talos_template_vmid" in found[0], found
     assert "use at most 999999000" in found[0]
     edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template_vmid=999_999_000))
-    assert errors(two_schematics) == []
+    assert input_errors(two_schematics) == []
 
 
 def test_a_long_talos_template_leaves_no_room_for_other_templates(two_schematics: Path) -> None:
     edit(two_schematics, "cluster.yaml", lambda d: d.update(talos_template="t" * 60))
-    found = errors(two_schematics)
+    found = input_errors(two_schematics)
     assert len(found) == 1 and "talos_template: " in found[0] and "at most 51" in found[0], found
 
 
@@ -379,7 +365,7 @@ def test_extensions_and_a_given_schematic_on_one_node_are_an_error(tmp_path: Pat
     config = tmp_path / "ct"
     shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
     edit(config, "nodes.yaml", lambda d: d["nodes"][1].update(talos_extensions=GPU))
-    found = errors(config)
+    found = input_errors(config)
     assert len(found) == 1 and "nodes.yaml:" in found[0], found
     assert "nodes[1].talos_extensions: talos_extensions has no effect here" in found[0]
     assert HOST_SCHEMATIC in found[0]

@@ -62,3 +62,21 @@ def nodes_yaml(count: int) -> str:
             f"    mac_addr: bc:24:11:00:{host // 256:02x}:{host % 256:02x}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def input_errors(config: Path, dialect: str = "auto") -> list[str]:
+    """The error lines inputs.read reports for config, as the CLI prints them but with file
+    names relative to config and the hint in parentheses; [] when the inputs are valid."""
+    from generator.errors import InputError
+    from generator.inputs import read
+
+    try:
+        read(config, dialect)
+    except InputError as exc:
+        return [
+            f"{d.file.removeprefix(str(config) + '/')}:{d.line}:{d.col}: {d.severity}: "
+            f"{d.path}: {d.message} ({d.hint})"
+            for d in exc.diagnostics
+            if d.is_error
+        ]
+    return []
