@@ -19,8 +19,6 @@ from typing import Any
 import hcl2
 import pytest
 from test_packer import console, packer, packer_dir, pkrvars
-from test_templates import edit, node
-from test_tofu import unquote
 
 from generator import talos_templates
 from generator.cli import main
@@ -44,7 +42,8 @@ from helpers.capi import (
     v1alpha1_patch,
     write_inputs,
 )
-from helpers.data import input_errors
+from helpers.data import edit, input_errors, node
+from helpers.hcl import unquote
 
 PACKER_HCL = "infrastructure/packer/talos.pkr.hcl"
 

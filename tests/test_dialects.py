@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 
@@ -22,6 +21,7 @@ from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.cli import run_cli
 from helpers.data import input_errors
+from helpers.hcl import tfvars
 from helpers.paths import EXAMPLES_DIR, ROOT
 from helpers.tools import tool
 
@@ -46,21 +46,6 @@ def host_repo(reference: Path, host: str, target: Path) -> Path:
 
 def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    return value
-
-
-def tfvars(files: dict[str, bytes]) -> dict[str, Any]:
-    data: dict[str, Any] = unquote(hcl2.loads(text(files, "infrastructure/tofu/terraform.tfvars")))
-    return data
 
 
 def sops_config(config: Path) -> None:

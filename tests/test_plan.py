@@ -41,7 +41,7 @@ def plan(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def edit(path: Path, change: Callable[[str], str]) -> None:
+def edit_text(path: Path, change: Callable[[str], str]) -> None:
     path.write_text(change(path.read_text()))
 
 
@@ -53,7 +53,7 @@ def test_nothing_changed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_a_node_added_and_a_node_resized(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     nodes = repo / "provision/nodes.yaml"
-    edit(
+    edit_text(
         nodes,
         lambda t: (
             t.replace(
@@ -145,7 +145,7 @@ def test_removed_and_moved(repo: Path, capsys: pytest.CaptureFixture[str]) -> No
     start = text.index("  - name: k8s-worker-1")
     end = text.index("  - name:", start + 1) if "  - name:" in text[start + 1 :] else len(text)
     nodes.write_text(text[:start] + text[end:])
-    edit(
+    edit_text(
         nodes,
         lambda t: t.replace(
             "mac_addr: bc:24:11:00:22:21\n",
@@ -161,7 +161,7 @@ def test_removed_and_moved(repo: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_against_another_revision(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit(repo / "provision/nodes.yaml", lambda t: t + WORKER)
+    edit_text(repo / "provision/nodes.yaml", lambda t: t + WORKER)
     git(repo, "commit", "-qam", "worker")
     assert plan(capsys, "-C", str(repo / "provision"))[1].startswith("no VM changes")
     code, out, _ = plan(capsys, "-C", str(repo / "provision"), "--base", "HEAD~1")

@@ -12,38 +12,26 @@ from typing import Any
 
 import hcl2
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ansible import load as load_ansible
 from test_packer import console, packer, packer_dir
 from test_packer import pkrvars as packer_vars
-from test_tofu import tfvars, unquote, validated
+from test_tofu import validated
 
 from generator import talos_templates
 from generator.cli import main
 from generator.inputs import read
 from generator.options import Options
 from generator.pipeline import render_tree
-from helpers.data import input_errors
+from helpers.data import edit, input_errors, node
+from helpers.hcl import tfvars, unquote
 from helpers.paths import EXAMPLES_DIR, TASKFILE
 from helpers.tools import tool
 
 OTHER_SCHEMATIC = "a" * 64
 HOST_SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 GPU = ["siderolabs/qemu-guest-agent", "siderolabs/nvidia-open-gpu-kernel-modules-production"]
-
-
-def edit(config: Path, name: str, change: Callable[[Any], None]) -> None:
-    path = config / name
-    data = yaml.safe_load(path.read_text())
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def node(data: Any, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(n for n in data["nodes"] if n["name"] == name)
-    return found
 
 
 def pkrvars(files: dict[str, bytes]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from generator.options import Options
 from generator.pipeline import render_tree
+from helpers.hcl import tfvars, unquote
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, TOFU_PLUGIN_DIR
 from helpers.tools import run_captured, tool
 
@@ -53,21 +54,6 @@ def context(example: str) -> Any:
 
 def text(files: dict[str, bytes], name: str) -> str:
     return files[f"{DIR}/{name}"].decode()
-
-
-def unquote(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith('"'):
-        return value[1:-1]
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items() if not k.startswith("__")}
-    return value
-
-
-def tfvars(files: dict[str, bytes]) -> dict[str, Any]:
-    parsed: dict[str, Any] = unquote(hcl2.loads(text(files, "terraform.tfvars")))
-    return parsed
 
 
 def resource_addresses(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +80,19 @@ def input_errors(config: Path, dialect: str = "auto") -> list[str]:
             if d.is_error
         ]
     return []
+
+
+def edit(config: Path, name: str, change: Callable[[Any], None]) -> None:
+    """Load config/name (YAML), let change() edit the data in place, write it back."""
+    import yaml as pyyaml
+
+    path = config / name
+    data = pyyaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(pyyaml.safe_dump(data, sort_keys=False))
+
+
+def node(data: Any, name: str) -> dict[str, Any]:
+    """The node called name in nodes.yaml's data."""
+    found: dict[str, Any] = next(n for n in data["nodes"] if n["name"] == name)
+    return found
