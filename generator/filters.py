@@ -10,11 +10,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_HCL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_HCL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 # A plain YAML scalar that reads back as the same string in YAML 1.1 and 1.2.
-_YAML_PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./@+=,~-]*$")
+_YAML_PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./@+=,~-]*\Z")
 _YAML_NOT_STRING = re.compile(
-    r"^(~|null|true|false|yes|no|on|off|y|n|[-+]?(\.inf|\.nan|\.?[0-9][0-9_.:eE+-]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+))$",
+    r"^(~|null|true|false|yes|no|on|off|y|n|[-+]?(\.inf|\.nan|\.?[0-9][0-9_.:eE+-]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+))\Z",
     re.IGNORECASE,
 )
 

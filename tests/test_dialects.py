@@ -447,6 +447,22 @@ def test_versions_from_talenv_and_their_conflict(tmp_path: Path) -> None:
     assert input_errors(config) == []
 
 
+@pytest.mark.parametrize("value", ['"v1.12.3\\n"', '"1.12.3\\n"', '"v1.12.3 "'])
+def test_a_talenv_version_with_a_trailing_line_break_is_refused(tmp_path: Path, value: str) -> None:
+    """Python's `$` also matches before a final newline: a quoted version ending in one must
+    not pass as a version (it would reach every image URL)."""
+    config = tmp_path / "ct"
+    shutil.copytree(EXAMPLES_DIR / "cluster-template", config)
+    (config / "talos" / "talenv.yaml").write_text(
+        f"talosVersion: {value}\nkubernetesVersion: v1.35.2\n"
+    )
+    found = input_errors(config)
+    assert any(
+        line.startswith("talos/talenv.yaml:1:") and "is not a version like v1.12.0" in line
+        for line in found
+    ), found
+
+
 def test_cluster_name_defaults_to_kubernetes_in_cluster_template() -> None:
     files = render_tree(Options(EXAMPLES_DIR / "cluster-template")).files
     assert all("kubernetes" in n["tags"] for n in tfvars(files)["nodes"].values())

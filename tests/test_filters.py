@@ -14,7 +14,7 @@ from typing import Any
 import hcl2
 import pytest
 import yaml as pyyaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -225,8 +225,22 @@ def test_ansible_never_templates_filtered_values(tmp_path: Path) -> None:
     assert "{{ 'TEMPLATED' + 'X' }}" in output
 
 
+# Each filter regex once matched with `$`, which also matches before a final newline:
+# "A\n" was written as a plain YAML scalar (read back as "A"), "a\n" as a bare HCL key.
+TRAILING_BREAKS = ["A\n", "true\n", "a.b\n", "1\n", "x\n\n", "a\r\n"]
+
+
+@pytest.mark.parametrize("value", TRAILING_BREAKS)
+def test_a_trailing_line_break_survives_every_filter(value: str) -> None:
+    assert _ruamel(f"key: {yaml(value)}\n") == {"key": value}
+    assert _ruamel(f"key: {yaml({value: 1})}\n") == {"key": {value: 1}}
+    parsed = hcl2.loads(f"x = {hcl({value: 1})}\n")["x"]
+    assert {_hcl_unquote(k) if k.startswith('"') else k: v for k, v in parsed.items()} == {value: 1}
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text())
+@example("A\n")  # found by Hypothesis: a plain scalar with a trailing newline
 def test_random_strings_round_trip(value: str) -> None:
     assert _ruamel(f"key: {yaml(value)}\n") == {"key": value}
     parsed = hcl2.loads(f"x = {hcl_string(value)}\n")["x"]

@@ -16,7 +16,7 @@ from generator.errors import Diagnostic, InputError
 TALENV = Path("talos") / "talenv.yaml"
 TALENV_SOURCE = Path("templates") / "config" / "talos" / "talenv.yaml.j2"
 KEYS = {"talosVersion": "talos_version", "kubernetesVersion": "kubernetes_version"}
-_VERSION = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_VERSION = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
 _TEMPLATE_SYNTAX = ("#{", "#%", "{{", "{%")
 
 
