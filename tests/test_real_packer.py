@@ -233,8 +233,8 @@ CASES = {
 }
 
 
-# The statuses the build VM's stand-in answers the provisioner's command with.
 def builds(status: int) -> list[Any]:
+    """Each case, its build VM answering the provisioner's script with exit status `status`."""
     return [pytest.param((case, status), id=case) for case in sorted(CASES)]
 
 
@@ -301,7 +301,7 @@ def built(
             workdir,
             env,
             ok=None,
-            timeout=120,
+            timeout=60,
         )
         yield Build(double, vm, workdir, by_source, done)
     finally:
@@ -562,7 +562,9 @@ def check_build_started(built: Build) -> None:
     assert record.logins and set(record.logins) == {("root", p) for p in typed}
     assert record.refused == [] and record.errors == []
     assert len(record.uploads) == len(built.sources)
-    assert all(path.startswith("/tmp/") for path in record.uploads)
+    for path, data in record.uploads.items():
+        # Into the stand-in's private root, not this machine's /tmp.
+        assert path.startswith("/tmp/") and (built.vm.root / path[1:]).read_bytes() == data
 
 
 def run_uploaded(
