@@ -38,7 +38,6 @@ from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import disk_volume, split_options
 from proxmox_double.keys import typed_text
 from ruamel.yaml import YAML
-from test_packer import FAKE_CURL, FAKE_SFDISK, hcl_string
 from test_real_tofu import TOFU_DIR, assert_vm_matches, rendered_values, tofu_env
 
 from generator.options import Options
@@ -46,6 +45,7 @@ from generator.pipeline import render_tree
 from helpers import packer_compat
 from helpers.data import write_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, ROOT
+from helpers.provisioner import FAKE_CURL, FAKE_SFDISK, hcl_string
 from helpers.realtools import (
     isolated_env,
     packer_plugin_version,
