@@ -9,23 +9,30 @@ What each test proves:
   template passes 1.1.1's full `packer init` + `packer validate`;
 - `packer build` against the Proxmox VE API double drives the API the way the plugin does:
   creates the VM from the template's values, boots it from the ISO, types boot_command as
-  sendkey, stops it and converts it to the template, which the test compares field by field
-  with the values Packer itself evaluates from the rendered template; then the rendered
-  OpenTofu (real bpg provider) clones that very template into the nodes' VMs, has nothing left
-  to plan, and destroys them again.
+  sendkey, logs in over SSH as root with the password it typed (helpers.sshvm: a loopback SSH
+  server standing in for the build VM, which runs nothing and answers the provisioner's command
+  with the status the test chooses), uploads exactly the rendered script and runs it with the
+  rendered environment; on success it stops the VM and converts it to the template, which the
+  test compares field by field with the values Packer itself evaluates from the rendered
+  template; then the rendered OpenTofu (real bpg provider) clones that very template into the
+  nodes' VMs, has nothing left to plan, and destroys them again; on a failed script Packer
+  deletes the VM and makes no template;
+- the uploaded script, run here with stand-ins for curl and sfdisk, writes the image.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
+import shlex
+import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import paramiko
 import pytest
 from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import disk_volume, split_options
@@ -38,6 +45,7 @@ from generator.pipeline import render_tree
 from helpers import packer_compat
 from helpers.data import write_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, ROOT
+from helpers.provisioner import FAKE_CURL, FAKE_SFDISK, hcl_string
 from helpers.realtools import (
     isolated_env,
     packer_plugin_version,
@@ -45,6 +53,7 @@ from helpers.realtools import (
     run,
     tofu_init,
 )
+from helpers.sshvm import BuildVM, host_key
 
 PACKER_DIR = "infrastructure/packer"
 TEMPLATE = "talos.pkr.hcl"
@@ -215,33 +224,6 @@ def sources(workdir: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-class ClosingListener:
-    """A TCP port that accepts and hangs up at once: an SSH server that never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 CASES = {
     "homelab": (("pve",), {}),
     "multi-host": (
@@ -251,20 +233,51 @@ CASES = {
 }
 
 
+def builds(status: int) -> list[Any]:
+    """Each case, its build VM answering the provisioner's script with exit status `status`."""
+    return [pytest.param((case, status), id=case) for case in sorted(CASES)]
+
+
+def typed_passwords(double: ProxmoxDouble) -> set[str]:
+    """The root passwords boot_command has typed (`echo root:PW | chpasswd`) into any VM."""
+    keys: dict[str, list[str]] = {}
+    for call in double.writes():
+        if call.path.endswith("/sendkey"):
+            keys.setdefault(call.path, []).append(call.params["key"])
+    line = re.compile(r"^echo root:(\S+) \| chpasswd$", re.MULTILINE)
+    return {pw for typed in keys.values() for pw in line.findall(typed_text(typed))}
+
+
+@dataclass
+class Build:
+    double: ProxmoxDouble
+    vm: BuildVM
+    workdir: Path
+    sources: dict[str, dict[str, Any]]  # each source's values by name, evaluated by Packer
+    done: subprocess.CompletedProcess[str]  # the finished `packer build`
+
+
 @pytest.fixture
 def built(
     request: pytest.FixtureRequest, example_copy: Callable[[str], Path], tmp_path: Path
-) -> Iterator[tuple[ProxmoxDouble, Path, dict[str, dict[str, Any]], Any]]:
-    """(double, packer dir, each source's values by name, the finished `packer build`)."""
-    nodes, storages = CASES[request.param]
+) -> Iterator[Build]:
+    case, status = request.param
+    nodes, storages = CASES[case]
     certfile, keyfile = self_signed_cert(tmp_path)
     double = ProxmoxDouble(token=f"{TOKEN_ID}={TOKEN_SECRET}", nodes=nodes)
     for name, (type_, shared, content) in storages.items():
         double.add_storage(name, type_, shared=shared, content=content)
     double.serve(certfile, keyfile)
-    listener = ClosingListener()
+    (tmp_path / "vm").mkdir()
+    vm = BuildVM(
+        tmp_path / "vm",
+        host_key(tmp_path),
+        lambda: typed_passwords(double),
+        # The provisioner's script gets the chosen status; Packer's chmod and rm succeed.
+        lambda command: status if "PACKER_BUILD_NAME=" in command else 0,
+    )
     try:
-        root = example_copy(request.param)
+        root = example_copy(case)
         yaml = YAML()
         data: Any = yaml.load(root / "cluster.yaml")
         data["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
@@ -272,27 +285,27 @@ def built(
         write_tree(root, render_tree(Options(root)).files)
         workdir = root / PACKER_DIR
         env = packer_env(tmp_path / "home", SSL_CERT_FILE=str(certfile))
-        built = sources(workdir, env)
-        for values in built.values():
+        by_source = sources(workdir, env)
+        assert {v.get("communicator") for v in by_source.values()} == {"ssh"}
+        for values in by_source.values():
             iso_storage, _, iso = str(values["boot_iso"][0]["iso_file"]).partition(":")
             double.add_iso(iso_storage, iso.removeprefix("iso/"))
-        pool = next(iter(built.values()))["disks"][0]["storage_pool"]
+        pool = next(iter(by_source.values()))["disks"][0]["storage_pool"]
         compat_copy(workdir, env, POOL_TYPES[double.storages[pool].type])
         template = workdir / TEMPLATE
         text = packer_compat.for_build(template.read_text())
-        if any(v.get("communicator", "ssh") != "none" for v in built.values()):
-            text = packer_compat.unanswered_ssh(text, listener.port)
-        template.write_text(text)
+        template.write_text(packer_compat.loopback_ssh(text, vm.port, "20s"))
         done = run(
             "packer",
             ["build", "-color=false", "-timestamp-ui=false", f"-var-file={VAR_FILE}", "."],
             workdir,
             env,
             ok=None,
+            timeout=60,
         )
-        yield double, workdir, built, done
+        yield Build(double, vm, workdir, by_source, done)
     finally:
-        listener.close()
+        vm.close()
         double.shutdown()
 
 
@@ -383,39 +396,124 @@ def check_template(double: ProxmoxDouble, values: dict[str, Any]) -> None:
         assert not any(iso_file in str(v) for v in config.values()), config
 
 
-@pytest.mark.parametrize("built", sorted(CASES), indirect=True)
-def test_packer_build_against_the_double(
-    built: tuple[ProxmoxDouble, Path, dict[str, dict[str, Any]], Any], tmp_path: Path
-) -> None:
-    double, workdir, by_source, done = built
+def test_build_vm_stand_in_lets_in_only_root_and_runs_nothing(tmp_path: Path) -> None:
+    key = host_key(tmp_path)
+    vm = BuildVM(tmp_path / "vm", key, lambda: {"typed"}, lambda command: 7)
+    try:
+
+        def login(user: str, password: str) -> paramiko.SSHClient:
+            client = paramiko.SSHClient()
+            client.get_host_keys().add(f"[127.0.0.1]:{vm.port}", key.get_name(), key)
+            client.connect(
+                "127.0.0.1",
+                vm.port,
+                user,
+                password,
+                timeout=10,
+                auth_timeout=10,
+                look_for_keys=False,
+                allow_agent=False,
+            )
+            return client
+
+        for user, password in (("root", "guessed"), ("admin", "typed"), ("root", "")):
+            with pytest.raises(paramiko.AuthenticationException):
+                login(user, password)
+        client = login("root", "typed")
+        try:
+            marker = tmp_path / "ran"
+            _, stdout, _ = client.exec_command(f"touch {marker}", timeout=10)
+            assert stdout.channel.recv_exit_status() == 7
+        finally:
+            client.close()
+        assert not marker.exists()
+        assert vm.record.logins == [("root", "typed")]
+        assert vm.record.refused == [("root", "guessed"), ("admin", "typed"), ("root", "")]
+        assert vm.record.commands == [f"touch {marker}"]
+    finally:
+        vm.close()
+
+
+def rendered_provisioner(workdir: Path) -> dict[str, Any]:
+    (build,) = hcl2.loads((workdir / TEMPLATE).read_text())["build"]
+    (shell,) = build["provisioner"]
+    return dict(shell['"shell"'])
+
+
+def script_runs(build: Build, cleaned: bool) -> dict[str, tuple[str, dict[str, str]]]:
+    """By source: the script Packer uploaded and the environment its command gives it.
+
+    For an upload to PATH Packer's shell provisioner runs `chmod 0755 PATH`, then
+    `chmod +x PATH; NAME='value' ... PATH` (execute_command's default; each source names
+    itself in PACKER_BUILD_NAME) and, when that succeeded, cleans up with `rm -f PATH` and
+    `rm -f ` (the environment file it did not use). Nothing else.
+    """
+    record = build.vm.record
+    commands = [c.removesuffix("\n") for c in record.commands]
+    runs: dict[str, tuple[str, dict[str, str]]] = {}
+    expected: list[str] = []
+    for command in (c for c in commands if c.startswith("chmod +x ")):
+        first, _, rest = command.partition("; ")
+        *assignments, path = shlex.split(rest)
+        assert shlex.split(first) == ["chmod", "+x", path], command
+        env = dict(a.split("=", 1) for a in assignments)
+        source = env["PACKER_BUILD_NAME"]
+        assert source in build.sources and source not in runs, command
+        assert env["PACKER_BUILDER_TYPE"] == "proxmox-iso"
+        mine = {k: v for k, v in env.items() if not k.startswith("PACKER_")}
+        runs[source] = (record.uploads[path].decode(), mine)
+        expected += [f"chmod 0755 {path}", command]
+        expected += [f"rm -f {path}", "rm -f "] if cleaned else []
+    assert sorted(commands) == sorted(expected)
+    assert set(runs) == set(build.sources)
+    return runs
+
+
+@pytest.mark.parametrize("built", builds(0), indirect=True)
+def test_packer_build_against_the_double(built: Build, tmp_path: Path) -> None:
+    double, by_source, done = built.double, built.sources, built.done
     output = done.stdout + done.stderr
     assert TOKEN_SECRET not in output
-    creates = [
-        c for c in double.calls if c.method == "POST" and re.fullmatch(r"/nodes/[^/]+/qemu", c.path)
-    ]
-    assert sorted(int(c.params["vmid"]) for c in creates) == sorted(
-        v["vm_id"] for v in by_source.values()
-    )
-    for values in by_source.values():
-        check_created(double, values)
-    assert double.unknown == [] and double.rejected == []
-
-    if any(v.get("communicator", "ssh") != "none" for v in by_source.values()):
-        # Stopped at the connect step: everything before it happened, then Packer cleaned up.
-        assert done.returncode != 0
-        assert "Timeout waiting for SSH" in output, output
-        assert set(double.vms).isdisjoint(v["vm_id"] for v in by_source.values())
-        return
-
+    check_build_started(built)
     assert done.returncode == 0, output
+
+    # Each source uploaded exactly the rendered inline lines, under Packer's shebang, and ran
+    # them with exactly the rendered environment: the model's image URL among them.
+    shell = rendered_provisioner(built.workdir)
+    lines = [f"#!{hcl_string(shell['inline_shebang'])}"]
+    lines += [hcl_string(line) for line in shell["inline"]]
+    rendered_env = dict(hcl_string(v).split("=", 1) for v in shell["environment_vars"])
+    context = render_tree(Options(built.workdir.parents[1])).context
+    assert not context["packer"]["template_split"]
+    expected_env = {
+        **rendered_env,
+        "IMAGE_URL": context["schematic"]["image_url"],
+        "DOWNLOAD_RETRIES": str(
+            evaluate(built.workdir, packer_env(tmp_path / "home"), "var.download_retries")
+        ),
+    }
+    runs = script_runs(built, cleaned=True)
+    for script, env in runs.values():
+        assert script.split("\n") == [*lines, ""]
+        assert env == expected_env
+
     for values in by_source.values():
         assert f"A template was created: {values['vm_id']}" in output
         check_template(double, values)
     assert set(double.vms) == {v["vm_id"] for v in by_source.values()}
 
+    # The uploaded script itself, run here with stand-ins for curl and sfdisk and a file as
+    # the disk, writes the image and succeeds: what the stand-in answered is what it does.
+    script, env = next(iter(runs.values()))
+    image = b"TALOS" + bytes(range(256)) * 64
+    ran, disk = run_uploaded(script, env, tmp_path / "local", image)
+    assert ran.returncode == 0, ran.stderr
+    assert disk.read_bytes() == image
+    assert "Talos disk image written" in ran.stdout
+
     # The rendered OpenTofu clones exactly one of these templates into the nodes' VMs, has
     # nothing left to plan, and destroys them again.
-    tofu_dir = workdir.parents[1] / TOFU_DIR
+    tofu_dir = built.workdir.parents[1] / TOFU_DIR
     env = tofu_env(tmp_path, double)
     pin_built_provider(tofu_dir)
     tofu_init(tofu_dir, env)
@@ -432,3 +530,72 @@ def test_packer_build_against_the_double(
     run("tofu", ["destroy", "-auto-approve", "-no-color"], tofu_dir, env)
     assert set(double.vms) == before and double.volumes() == volumes
     assert double.unknown == [] and double.rejected == []
+
+
+@pytest.mark.parametrize("built", builds(1), indirect=True)
+def test_failed_provisioner_fails_the_build_and_leaves_nothing(built: Build) -> None:
+    double, by_source, done = built.double, built.sources, built.done
+    output = done.stdout + done.stderr
+    check_build_started(built)
+    assert done.returncode != 0
+    assert "Script exited with non-zero exit status: 1" in output, output
+    script_runs(built, cleaned=False)  # ran once per source, was not retried
+    assert set(double.vms).isdisjoint(v["vm_id"] for v in by_source.values())
+    assert not any(c.path.endswith("/template") for c in double.writes())
+    assert double.unknown == [] and double.rejected == []
+
+
+def check_build_started(built: Build) -> None:
+    """Packer created and booted every VM, typed boot_command, logged in as root with the
+    password it typed (nothing else) and uploaded its script to the stand-in."""
+    double, record = built.double, built.vm.record
+    creates = [
+        c for c in double.calls if c.method == "POST" and re.fullmatch(r"/nodes/[^/]+/qemu", c.path)
+    ]
+    assert sorted(int(c.params["vmid"]) for c in creates) == sorted(
+        v["vm_id"] for v in built.sources.values()
+    )
+    for values in built.sources.values():
+        check_created(double, values)
+    typed = typed_passwords(double)
+    assert len(typed) == 1, "one throw-away password per run"
+    assert record.logins and set(record.logins) == {("root", p) for p in typed}
+    assert record.refused == [] and record.errors == []
+    assert len(record.uploads) == len(built.sources)
+    for path, data in record.uploads.items():
+        # Into the stand-in's private root, not this machine's /tmp.
+        assert path.startswith("/tmp/") and (built.vm.root / path[1:]).read_bytes() == data
+
+
+def run_uploaded(
+    script: str, env: dict[str, str], where: Path, image: bytes
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The script with stand-ins for the network (curl) and the partition table (sfdisk); xz
+    and dd are the real ones, TARGET_DISK a file and /tmp/ a private directory."""
+    bin_dir = where / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, body in (("curl", FAKE_CURL), ("sfdisk", FAKE_SFDISK)):
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    disk = where / "sda"
+    disk.write_bytes(b"\0" * 4096)
+    (where / "image.raw.xz").write_bytes(
+        subprocess.run(["xz", "-c"], input=image, capture_output=True, check=True).stdout
+    )
+    path = where / "script.sh"
+    path.write_text(script.replace("/tmp/", f"{where}/"))
+    ran = subprocess.run(
+        ["/bin/bash", "-e", str(path)],
+        env={
+            **env,
+            "TARGET_DISK": str(disk),
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "FAKE_IMAGE": str(where / "image.raw.xz"),
+            "FAKE_LOG": str(where / "curl.log"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return ran, disk

@@ -138,11 +138,10 @@ def for_build(text: str) -> str:
     return "\n".join(out)
 
 
-def unanswered_ssh(text: str, port: int) -> str:
-    """The communicator talks to 127.0.0.1:port (where nothing speaks SSH) for 5 s at most.
+def loopback_ssh(text: str, port: int, timeout: str) -> str:
+    """The communicator talks to 127.0.0.1:port (the test's stand-in for the build VM).
 
-    The double is an API, not a VM: no SSH server comes up in it. A build with an SSH
-    communicator can only be followed up to the connect step, which then times out.
+    The double is an API, not a VM: it runs no SSH server and reports no guest address.
     """
     kept = [
         line for line in text.split("\n") if not re.match(r"\s*ssh_(host|port|timeout)\s*=", line)
@@ -156,7 +155,7 @@ def unanswered_ssh(text: str, port: int) -> str:
             out += [
                 f'{indent}ssh_host    = "127.0.0.1"',
                 f"{indent}ssh_port    = {port}",
-                f'{indent}ssh_timeout = "5s"',
+                f'{indent}ssh_timeout = "{timeout}"',
             ]
     assert len(out) > len(kept), "no communicator argument in the template"
     return "\n".join(out)
