@@ -18,7 +18,6 @@ from typing import Any
 
 import hcl2
 import pytest
-from test_packer import console, packer, packer_dir, pkrvars
 
 from generator import talos_templates
 from generator.cli import main
@@ -44,6 +43,7 @@ from helpers.capi import (
 )
 from helpers.data import edit, input_errors, node
 from helpers.hcl import unquote
+from helpers.packer import console, packer, packer_dir, pkrvars
 
 PACKER_HCL = "infrastructure/packer/talos.pkr.hcl"
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -22,10 +20,10 @@ from generator import constants, inputs
 from generator.errors import InputError
 from generator.options import Options
 from generator.pipeline import render_tree
-from helpers.paths import EXAMPLES, EXAMPLES_DIR, PACKER_PLUGIN_PATH
+from helpers.packer import console, packer, packer_dir, pkrvars
+from helpers.paths import EXAMPLES, EXAMPLES_DIR
 from helpers.provisioner import FAKE_CURL, FAKE_SFDISK, hcl_string
 from helpers.sops import encrypt_secrets
-from helpers.tools import run_captured, tool
 
 DIR = "infrastructure/packer"
 FILES = ("talos.pkr.hcl", "variables.pkrvars.hcl", "talos-schematic.yaml")
@@ -40,16 +38,6 @@ def context(example: str) -> Any:
 
 def text(files: dict[str, bytes], name: str) -> str:
     return files[f"{DIR}/{name}"].decode()
-
-
-def pkrvars(files: dict[str, bytes]) -> dict[str, Any]:
-    """variables.pkrvars.hcl as plain values (strings unquoted)."""
-    parsed = hcl2.loads(text(files, "variables.pkrvars.hcl"))
-    return {
-        k: v[1:-1] if isinstance(v, str) and v.startswith('"') else v
-        for k, v in parsed.items()
-        if not k.startswith("__")
-    }
 
 
 def set_cluster(config: Path, **values: Any) -> None:
@@ -235,58 +223,6 @@ def test_output_does_not_depend_on_the_config_location(
 
 
 # --- issue 16: a build that fails loudly, every wait and value an input ----------------------
-
-
-# What packer-plugin-proxmox 1.1.1 (the newest the proxy here serves) lacks of the 1.2.x
-# template: the boot_iso block (1.1.1: top-level iso_file/unmount_iso), tags, efi_format,
-# disks.ssd/discard, and it still requires disks.storage_pool_type. The copy that the real
-# Packer validates differs from the template by exactly these lines; the rest is checked.
-def for_plugin_1_1_1(template: str) -> str:
-    out = template.replace('version = ">= 1.2.3"', 'version = ">= 1.1.1"')
-    out, isos = re.subn(
-        r'  boot_iso \{\n    type     = "ide"\n    iso_file = (.*)\n    unmount  = true\n  \}\n',
-        r"  iso_file    = \1\n  unmount_iso = true\n",
-        out,
-    )
-    out = re.sub(r"\n  tags +=.*", "", out)
-    out = re.sub(r"\n    (efi_format|ssd|discard) +=.*", "", out)
-    out = out.replace(
-        "    storage_pool = var.proxmox_storage\n",
-        '    storage_pool = var.proxmox_storage\n    storage_pool_type = "lvm"\n',
-    )
-    assert isos == out.count('source "proxmox-iso"') >= 1
-    return out
-
-
-def packer(
-    directory: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The real Packer with the real Proxmox plugin on the rendered files in directory."""
-    env = {
-        **os.environ,
-        "PACKER_PLUGIN_PATH": str(PACKER_PLUGIN_PATH),
-        "PACKER_CONFIG_DIR": str(directory / ".packer.d"),
-        "CHECKPOINT_DISABLE": "1",
-        "PKR_VAR_proxmox_token_id": "packer@pve!build",
-        "PKR_VAR_proxmox_token_secret": "0b6f1f0e-aaaa-bbbb-cccc-444455556666",
-    }
-    command = [tool("packer"), *args, "-var-file=variables.pkrvars.hcl", "."]
-    return run_captured(command, cwd=directory, env=env, input=stdin, timeout=120)
-
-
-def packer_dir(files: dict[str, bytes], where: Path) -> Path:
-    where.mkdir(parents=True, exist_ok=True)
-    (where / "talos.pkr.hcl").write_text(for_plugin_1_1_1(text(files, "talos.pkr.hcl")))
-    (where / "variables.pkrvars.hcl").write_bytes(files[f"{DIR}/variables.pkrvars.hcl"])
-    return where
-
-
-def console(directory: Path, expression: str, *args: str) -> Any:
-    """An HCL expression as the real Packer evaluates it (packer console), as JSON."""
-    done = packer(directory, "console", *args, stdin=f"jsonencode({expression})\n")
-    assert done.returncode == 0, done.stdout + done.stderr
-    # console prints the string jsonencode returns as it is: the JSON text.
-    return json.loads(done.stdout.strip())
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

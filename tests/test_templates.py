@@ -15,8 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ansible import load as load_ansible
-from test_packer import console, packer, packer_dir
-from test_packer import pkrvars as packer_vars
 from test_tofu import validated
 
 from generator import talos_templates
@@ -26,6 +24,8 @@ from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import edit, input_errors, node
 from helpers.hcl import tfvars, unquote
+from helpers.packer import console, packer, packer_dir
+from helpers.packer import pkrvars as packer_vars
 from helpers.paths import EXAMPLES_DIR, TASKFILE
 from helpers.tools import tool
 
