@@ -27,10 +27,17 @@ def _defaults() -> dict[str, Any]:
     return value
 
 
+def _default_provisioners() -> list[str]:
+    from generator import derive
+
+    value: list[str] = derive.CLUSTER_DEFAULTS["provisioners"]
+    return value
+
+
 def check(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:
     data = cluster.data
     advanced = data.get("vm_advanced")
-    provisioners = data.get("provisioners") or ["packer", "tofu"]
+    provisioners = data.get("provisioners") or _default_provisioners()
     if not isinstance(provisioners, list):
         return
     cloned = [p for p in CLONED if p in provisioners]

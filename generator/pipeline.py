@@ -16,7 +16,7 @@ from generator import derive, inputs, model, output, outtree
 from generator.errors import Diagnostic, KeyUnavailable
 from generator.load import Document, load_yaml
 from generator.options import Options
-from generator.provisioners import CAPI_CREDENTIALS
+from generator.provisioners import CAPI_CREDENTIALS, enabled
 
 CREDENTIALS_OUTPUT = CAPI_CREDENTIALS
 
@@ -36,9 +36,9 @@ class Rendered:
 
 
 def needs_secrets(cluster: Mapping[str, Any]) -> bool:
-    """Only the capi templates put a secret into an output (the credentials Secret)."""
+    """An enabled provisioner puts a secret into an output (today capi's credentials Secret)."""
     provisioners = cluster.get("provisioners", derive.CLUSTER_DEFAULTS["provisioners"])
-    return "capi" in (provisioners or ())
+    return any(p.secret_outputs for p in enabled(provisioners))
 
 
 def _missing_secrets_warning(read: inputs.Inputs) -> Diagnostic:

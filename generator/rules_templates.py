@@ -156,8 +156,7 @@ def twins(cluster: Document, nodes: Document) -> list[tuple[int, talos_templates
     capi_vmid = cluster_values(cluster).get("talos_capi_template_vmid")
     if templates is None or not isinstance(capi_vmid, int):
         return None
-    only = len(templates) == 1
-    return [(talos_templates.twin_vmid(t.vmid, t.default, only, capi_vmid), t) for t in templates]
+    return talos_templates.twins(templates, capi_vmid)
 
 
 def node_secureboot(cluster: Document, nodes: Document) -> Iterator[Diagnostic]:

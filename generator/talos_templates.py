@@ -172,5 +172,10 @@ def twin_vmids(cluster: Mapping[str, Any], nodes: Sequence[Any]) -> set[int]:
         templates, _ = plan(data, [n for n in nodes if isinstance(n, Mapping)])
     except (KeyError, TypeError, ValueError, AttributeError):
         return {capi_vmid}
+    return {vmid for vmid, _ in twins(templates, capi_vmid)}
+
+
+def twins(templates: Sequence[Template], capi_vmid: int) -> list[tuple[int, Template]]:
+    """(VM ID of its Cluster API twin, template) of every template, in their order."""
     only = len(templates) == 1
-    return {twin_vmid(t.vmid, t.default, only, capi_vmid) for t in templates}
+    return [(twin_vmid(t.vmid, t.default, only, capi_vmid), t) for t in templates]
