@@ -14,7 +14,7 @@ from generator.manifest import MANIFEST
 from generator.options import Options
 from generator.pipeline import render_tree
 from generator.writer import TMP_PREFIX
-from helpers.data import nodes_yaml
+from helpers.data import cluster_yaml, nodes_yaml
 from helpers.tools import clustergen
 
 ROUNDS = 12
@@ -24,16 +24,11 @@ def write_config(directory: Path, nodes: int, memory: int) -> None:
     """A valid cluster with every provisioner, big enough that sync takes a while."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "cluster.yaml").write_text(
-        "cluster_name: kill\n"
-        "talos_version: 1.12.0\n"
-        "kubernetes_version: 1.35.0\n"
-        "node_cidr: 10.30.0.0/20\n"
-        "cluster_api_addr: 10.30.0.2\n"
-        "proxmox_endpoint: https://pve.example:8006\n"
-        "proxmox_node: pve\n"
-        "provisioners: [packer, tofu, ansible, capi]\n"
-        "vm_defaults:\n"
-        f"  worker: {{memory: {memory}}}\n"
+        cluster_yaml(
+            "kill",
+            "provisioners: [packer, tofu, ansible, capi]\n"
+            f"vm_defaults:\n  worker: {{memory: {memory}}}\n",
+        )
     )
     (directory / "nodes.yaml").write_text(nodes_yaml(nodes))
 

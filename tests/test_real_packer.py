@@ -37,7 +37,6 @@ import pytest
 from proxmox_double import ProxmoxDouble, self_signed_cert
 from proxmox_double.config import disk_volume, split_options
 from proxmox_double.keys import typed_text
-from ruamel.yaml import YAML
 from test_real_tofu import TOFU_DIR, assert_vm_matches, rendered_values, tofu_env
 
 from generator.options import Options
@@ -50,6 +49,7 @@ from helpers.realtools import (
     isolated_env,
     packer_plugin_version,
     pin_built_provider,
+    render_for_double,
     run,
     tofu_init,
 )
@@ -278,11 +278,7 @@ def built(
     )
     try:
         root = example_copy(case)
-        yaml = YAML()
-        data: Any = yaml.load(root / "cluster.yaml")
-        data["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
-        yaml.dump(data, root / "cluster.yaml")
-        write_tree(root, render_tree(Options(root)).files)
+        render_for_double(root, double.port)
         workdir = root / PACKER_DIR
         env = packer_env(tmp_path / "home", SSL_CERT_FILE=str(certfile))
         by_source = sources(workdir, env)

@@ -30,7 +30,14 @@ from generator.options import Options
 from generator.pipeline import render_tree
 from helpers.data import write_tree
 from helpers.paths import EXAMPLES, EXAMPLES_DIR, ROOT, TOFU_PLUGIN_DIR
-from helpers.realtools import isolated_env, pin_built_provider, provider_version, run, tofu_init
+from helpers.realtools import (
+    isolated_env,
+    pin_built_provider,
+    provider_version,
+    render_for_double,
+    run,
+    tofu_init,
+)
 
 TOFU_DIR = "infrastructure/tofu"
 TOKEN = "clustergen@pve!tofu=0b6e4a1c-55d2-4f0e-9d51-7c0f2a9e8b13"
@@ -130,11 +137,7 @@ def cluster(
     double.serve(certfile, keyfile)
     try:
         root = example_copy(case.example)
-        yaml = YAML()
-        data: Any = yaml.load(root / "cluster.yaml")
-        data["proxmox_endpoint"] = f"https://127.0.0.1:{double.port}"
-        yaml.dump(data, root / "cluster.yaml")
-        write_tree(root, render_tree(Options(root)).files)
+        render_for_double(root, double.port)
         workdir = root / TOFU_DIR
         env = tofu_env(tmp_path, double)
         pin_built_provider(workdir)

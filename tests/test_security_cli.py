@@ -21,7 +21,7 @@ import pytest
 from generator import cli, pipeline, render, settings
 from generator.commands import validate as validate_command
 from generator.errors import InternalError
-from helpers.data import nodes_yaml
+from helpers.data import cluster_yaml, nodes_yaml
 
 BUGS = [
     ValueError("boom"),
@@ -157,15 +157,7 @@ def _many_invalid_nodes(config: Path, count: int = 3000) -> None:
 
 
 def _many_valid_nodes(config: Path, count: int = 400) -> None:
-    (config / "cluster.yaml").write_text(
-        "cluster_name: pipe\n"
-        "talos_version: 1.12.0\n"
-        "kubernetes_version: 1.35.0\n"
-        "node_cidr: 10.30.0.0/20\n"
-        "cluster_api_addr: 10.30.0.2\n"
-        "proxmox_endpoint: https://pve.example:8006\n"
-        "proxmox_node: pve\n"
-    )
+    (config / "cluster.yaml").write_text(cluster_yaml("pipe"))
     (config / "nodes.yaml").write_text(nodes_yaml(count))
 
 

@@ -49,6 +49,19 @@ def write_tree(root: Path, files: Mapping[str, bytes]) -> None:
         target.write_bytes(data)
 
 
+def cluster_yaml(name: str, extra: str = "") -> str:
+    """cluster.yaml whose network (10.30.0.0/20) holds nodes_yaml's nodes; extra: more lines."""
+    return (
+        f"cluster_name: {name}\n"
+        "talos_version: 1.12.0\n"
+        "kubernetes_version: 1.35.0\n"
+        "node_cidr: 10.30.0.0/20\n"
+        "cluster_api_addr: 10.30.0.2\n"
+        "proxmox_endpoint: https://pve.example:8006\n"
+        "proxmox_node: pve\n"
+    ) + extra
+
+
 def nodes_yaml(count: int) -> str:
     """nodes.yaml with count nodes in 10.30.0.0/20 from .10 on: three controllers, then
     workers; each MAC made from its address."""

@@ -155,3 +155,19 @@ def packer_plugin_version() -> str:
     )
     assert len(found) == 1, f"expected one Proxmox plugin in {PACKER_PLUGIN_PATH}, found {found}"
     return found[0]
+
+
+def render_for_double(root: Path, port: int) -> None:
+    """Point the config in root at the Proxmox double on 127.0.0.1:port and render it there."""
+    from ruamel.yaml import YAML
+
+    from generator.options import Options
+    from generator.pipeline import render_tree
+
+    from .data import write_tree
+
+    yaml = YAML()
+    data = yaml.load(root / "cluster.yaml")
+    data["proxmox_endpoint"] = f"https://127.0.0.1:{port}"
+    yaml.dump(data, root / "cluster.yaml")
+    write_tree(root, render_tree(Options(root)).files)
